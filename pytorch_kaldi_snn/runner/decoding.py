@@ -1,0 +1,122 @@
+"""Forward with the final nets, then the hand-off to decoding and scoring.
+
+For each ``forward_with`` dataset and each ``forward_out`` o (see
+:mod:`pytorch_kaldi_snn.runner.forward` for the arithmetic) the runner writes
+``exp_files/forward_<data>_ep<E>_ck<C>_<o>_to_decode.ark``; when ``require_decoding`` is
+set it calls the pip-only decoder of :mod:`pytorch_kaldi_snn.kaldi` on that ark with the
+dataset's ``lab_graph`` (HCLG folder), ``lab_folder`` (alignment dir with the model) and
+``lab_data_folder`` (text to score against), writes the decode folder
+``<out_folder>/decode_<data>_<o>`` and appends the best ``%WER`` line to ``res.res``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from pytorch_kaldi_snn.errors import ConfigError, DataError
+from pytorch_kaldi_snn.runner.checkpoint import chunk_stem, write_info
+from pytorch_kaldi_snn.runner.data import (
+    LabelCache,
+    chunk_lists,
+    dataset_utterances,
+    load_chunk,
+)
+from pytorch_kaldi_snn.runner.distributed import DistContext
+from pytorch_kaldi_snn.runner.experiment import Nets
+from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
+from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
+from pytorch_kaldi_snn.runner.plan import ExperimentPlan
+
+logger = logging.getLogger(__name__)
+
+
+def prior_for(plan: ExperimentPlan, lab_name: str, n_classes: int,
+              cache: LabelCache) -> np.ndarray:
+    """Log priors of ``lab_name``: its ``lab_count_file`` in the training dataset, or
+    (``auto``) counts over the training alignments."""
+    for tr_data in plan.train_with:
+        spec = plan.datasets[tr_data]
+        for lab in spec.labs:
+            if lab.name != lab_name:
+                continue
+            if lab.count_file not in ("auto", "none", ""):
+                counts = read_counts(lab.count_file)
+            else:
+                counts = count_labels(cache.get(lab, spec.section), n_classes)
+            if len(counts) != n_classes:
+                raise DataError(f"{lab_name}: {len(counts)} class counts for a network "
+                                f"output of {n_classes} classes")
+            return log_priors(counts)
+    raise ConfigError("normalize_with_counts_from names no label of the training data",
+                      section="forward", key="normalize_with_counts_from",
+                      value=lab_name)
+
+
+def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
+                       final: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Write the ``_to_decode.ark`` files; returns ``{data: {out: ark_path}}``."""
+    fw = plan.forward
+    if fw is None:
+        return {}
+    exp = os.path.join(plan.out_folder, "exp_files")
+    ep = plan.n_epochs - 1
+    cache = LabelCache()
+    written: dict[str, dict[str, str]] = {}
+    nets = Nets(plan, ep, "forward", ctx, final)
+
+    def outputs(batch):
+        return plan.model.run(nets.views, batch.features, {}, batch.mask)
+
+    for data in plan.forward_with:
+        spec = plan.datasets[data]
+        chunks = chunk_lists(dataset_utterances(spec), spec.n_chunks)
+        written[data] = {}
+        for ck, utts in enumerate(chunks):
+            stem = chunk_stem("forward", data, ep, ck, plan.n_epochs, len(chunks))
+            chunk = load_chunk(spec, utts, with_labels=False)
+            with torch.no_grad():
+                mats = forward_dataset(outputs, fw.outs, chunk.features,
+                                       plan.batch_size_valid, ctx.device,
+                                       desc=f"forward {data} ck{ck}")
+            for i, out in enumerate(fw.outs):
+                path = os.path.join(exp, f"{stem}_{out}_to_decode.ark")
+                prior = None
+                if fw.normalize_posteriors[i]:
+                    n_classes = next(iter(mats[out].values())).shape[1]
+                    prior = prior_for(plan, fw.normalize_with_counts_from[i], n_classes,
+                                      cache)
+                if ctx.is_main:
+                    write_ark(path, mats[out], prior)
+                written[data].setdefault(out, [])
+                written[data][out].append(path)
+            if ctx.is_main:
+                write_info(os.path.join(exp, stem + ".info"), 0.0, 0.0, 0.0)
+    return written
+
+
+def _kaldi_api(name: str):
+    for module_name in ("pytorch_kaldi_snn.kaldi", "pytorch_kaldi_snn.kaldi.decode",
+                        "pytorch_kaldi_snn.kaldi.score"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _call(fn, **kwargs):
+    """Call ``fn`` with the keyword arguments it accepts."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(**kwargs)
+    return fn(**{k: v for k, v in kwargs.items() if k in params})
