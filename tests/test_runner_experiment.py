@@ -52,8 +52,12 @@ def test_training_learns_and_writes_pytorch_kaldi_files(synth_root, tmp_path,
             assert {"model_par", "optimizer_par"} <= set(ckpt)
         assert os.path.exists(os.path.join(exp, f"train_synth_train_ep3_ck{ck}.info"))
     assert not [f for f in os.listdir(exp) if f.startswith(".tmp_")]
-    arks = forward_experiment(plan, DistContext(), final)
-    (path,) = arks["synth_test"]["out_dnn2"]
+    result = forward_experiment(plan, DistContext(), final)["synth_test"]
+    (path,) = result.arks["out_dnn2"]
+    assert result.frame_err is not None and result.frame_err < 0.3
+    # the operation counter saw a dense LSTM: its multiplications are those of an LSTM
+    assert result.ops["table1"]["mults_vs_lstm"] == pytest.approx(1.0)
+    assert os.path.exists(os.path.join(out, "ops_synth_test.json"))
     mats = dict(kaldiio.load_ark(path))
     scp = kaldiio.load_scp(os.path.join(synth_root, "test", "feats.scp"))
     assert set(mats) == set(scp)

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from pytorch_kaldi_snn.errors import ConfigError, DataError
-from pytorch_kaldi_snn.runner.checkpoint import chunk_stem, write_info
+from pytorch_kaldi_snn.runner.checkpoint import (
+    atomic_write_text,
+    chunk_stem,
+    write_info,
+)
 from pytorch_kaldi_snn.runner.data import (
     LabelCache,
     chunk_lists,
@@ -59,32 +65,84 @@ def prior_for(plan: ExperimentPlan, lab_name: str, n_classes: int,
                       value=lab_name)
 
 
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _counters(nets: Mapping[str, torch.nn.Module]) -> list:
+    """Attach the operation counter to every net when the ops package is available."""
+    try:
+        from pytorch_kaldi_snn.ops import count_ops
+    except ImportError:
+        return []
+    return [count_ops(net) for net in nets.values()]
+
+
+def _ops_summary(counters: list, label: str) -> dict | None:
+    if not counters:
+        return None
+    from pytorch_kaldi_snn.ops.report import summarize
+
+    records = [r for c in counters for r in c.records()]
+    for c in counters:
+        c.detach()
+    return summarize(records, label) if records else None
+
+
+@dataclass
+class ForwardResult:
+    """What the forward stage produced for one dataset: the arks per output, the frame
+    error when labels were available, and the operation-count summary."""
+
+    arks: dict[str, list[str]] = field(default_factory=dict)
+    frame_err: float | None = None
+    ops: dict | None = None
+
+
 def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
-                       final: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Write the ``_to_decode.ark`` files; returns ``{data: {out: ark_path}}``."""
+                       final: Mapping[str, str]) -> dict[str, ForwardResult]:
+    """Write the ``_to_decode.ark`` files and the ops report of every forward dataset."""
     fw = plan.forward
     if fw is None:
         return {}
     exp = os.path.join(plan.out_folder, "exp_files")
     ep = plan.n_epochs - 1
     cache = LabelCache()
-    written: dict[str, dict[str, str]] = {}
+    results: dict[str, ForwardResult] = {}
     nets = Nets(plan, ep, "forward", ctx, final)
-
-    def outputs(batch):
-        return plan.model.run(nets.views, batch.features, {}, batch.mask)
-
+    label = "+".join(a.name for a in plan.archs)
     for data in plan.forward_with:
         spec = plan.datasets[data]
         chunks = chunk_lists(dataset_utterances(spec), spec.n_chunks)
-        written[data] = {}
+        result = ForwardResult()
+        counters = _counters(nets.nets)
+        err_sum = frames = 0.0
         for ck, utts in enumerate(chunks):
             stem = chunk_stem("forward", data, ep, ck, plan.n_epochs, len(chunks))
-            chunk = load_chunk(spec, utts, with_labels=False)
+            try:
+                chunk = load_chunk(spec, utts, labels=cache)
+            except (DataError, ConfigError) as exc:
+                logger.info("%s: forward without labels (%s)", data, exc)
+                chunk = load_chunk(spec, utts, with_labels=False)
+            errs: list[tuple[float, int]] = []
+
+            def outputs(batch, labels=chunk.labels, errs=errs):
+                labs = {}
+                if labels:
+                    labs = {k: _labels_for(batch, v).to(batch.mask.device)
+                            for k, v in labels.items()}
+                outs = plan.model.run(nets.views, batch.features, labs, batch.mask)
+                if labs and plan.model.err_final in outs:
+                    errs.append((float(outs[plan.model.err_final]), batch.frames))
+                return outs
+
             with torch.no_grad():
                 mats = forward_dataset(outputs, fw.outs, chunk.features,
                                        plan.batch_size_valid, ctx.device,
                                        desc=f"forward {data} ck{ck}")
+            err_sum += sum(e * n for e, n in errs)
+            frames += sum(n for _, n in errs)
             for i, out in enumerate(fw.outs):
                 path = os.path.join(exp, f"{stem}_{out}_to_decode.ark")
                 prior = None
@@ -94,11 +152,25 @@ def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
                                       cache)
                 if ctx.is_main:
                     write_ark(path, mats[out], prior)
-                written[data].setdefault(out, [])
-                written[data][out].append(path)
+                result.arks.setdefault(out, []).append(path)
             if ctx.is_main:
-                write_info(os.path.join(exp, stem + ".info"), 0.0, 0.0, 0.0)
-    return written
+                write_info(os.path.join(exp, stem + ".info"), 0.0,
+                           err_sum / frames if frames else 0.0, 0.0)
+        result.frame_err = err_sum / frames if frames else None
+        result.ops = _ops_summary(counters, label)
+        if ctx.is_main and result.ops is not None:
+            write_json(os.path.join(plan.out_folder, f"ops_{data}.json"), result.ops)
+        results[data] = result
+    return results
+
+
+def _labels_for(batch, table: Mapping[str, np.ndarray]) -> torch.Tensor:
+    """The ``[T, B]`` labels of a forward batch (-1 on padding)."""
+    t_max, b = batch.mask.shape
+    y = np.full((t_max, b), -1, dtype=np.int64)
+    for j, piece in enumerate(batch.pieces):
+        y[: piece.length, j] = table[piece.utt][piece.start:piece.end]
+    return torch.from_numpy(y)
 
 
 def _kaldi_api(name: str):
