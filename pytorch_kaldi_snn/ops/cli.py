@@ -136,7 +136,7 @@ def _inputs(args: argparse.Namespace, dim: int) -> Iterator[torch.Tensor]:
             for n, (_, mat) in enumerate(reader):
                 if args.utts and n >= args.utts:
                     break
-                yield torch.as_tensor(mat, dtype=torch.float32).unsqueeze(1)
+                yield torch.tensor(mat, dtype=torch.float32).unsqueeze(1)
         return
     gen = torch.Generator().manual_seed(args.seed)
     for _ in range(args.utts or 4):
