@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; returns the exit status."""
-    from pytorch_kaldi_snn.runner.experiment import run_experiment
+    from pytorch_kaldi_snn.runner.pipeline import run_experiment
 
     items, stage = _split_stage(list(args.overrides), args.stage)
     run_experiment(args.cfg, parse_overrides(items), stage=stage)

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -192,3 +193,46 @@ def _call(fn, **kwargs):
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return fn(**kwargs)
     return fn(**{k: v for k, v in kwargs.items() if k in params})
+
+
+_WER = re.compile(r"%WER\s+([0-9.]+)")
+
+
+def decode_and_score(plan: ExperimentPlan, data: str, out: str,
+                     arks: list[str]) -> tuple[str, float] | None:
+    """Decode ``arks`` with the dataset's graph and score against its data folder;
+    returns the best ``%WER`` line and its value (None when no decoder is available)."""
+    spec = plan.datasets[data]
+    lab = next((lb for lb in spec.labs if lb.graph), None)
+    if lab is None:
+        raise ConfigError("decoding needs lab_graph in the forward dataset",
+                          section=spec.section, key="lab")
+    decode = _kaldi_api("decode_loglikes")
+    score = _kaldi_api("score_dir")
+    best = _kaldi_api("best_wer")
+    if decode is None or score is None or best is None:
+        logger.warning("pytorch_kaldi_snn.kaldi has no decode_loglikes/score_dir/best_wer:"
+                       " skipping decoding of %s", data)
+        return None
+    dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
+    options = dict(plan.decoding or {})
+    _call(decode, loglikes=arks, ark_paths=arks, graph_dir=lab.graph,
+          ali_dir=lab.folder, model_dir=lab.folder, out_dir=dec_dir,
+          decode_dir=dec_dir, data_dir=lab.data_folder, options=options, **{
+              k: _number(v) for k, v in options.items()
+              if k in ("beam", "latbeam", "acwt", "max_active", "min_active")})
+    _call(score, decode_dir=dec_dir, data_dir=lab.data_folder,
+          lang_or_graph=lab.graph, graph_dir=lab.graph)
+    line = str(best(dec_dir)).strip()
+    match = _WER.search(line)
+    if not match:
+        raise DataError(f"{dec_dir}: scoring produced no %WER line ({line!r})")
+    return line, float(match.group(1))
+
+
+def _number(text: str):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(value) if value.is_integer() and "." not in str(text) else value

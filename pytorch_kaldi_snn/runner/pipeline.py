@@ -1,0 +1,130 @@
+"""The whole ``run_exp``: cfg -> plan -> train -> forward -> decode -> score -> reports.
+
+Every cfg error is raised by ``load_config`` before anything is written (no checkpoint,
+no res.res). After training, each ``forward_with`` dataset is forwarded; outputs with
+``require_decoding`` are decoded and scored by :mod:`pytorch_kaldi_snn.kaldi` and the best
+``%WER`` line is appended to ``res.res`` and printed. A Table-1 style row is written to
+``<out_folder>/table1.{json,md}``::
+
+    accuracy = 100 - %WER (or 100 - 100 * frame error when nothing was decoded)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.runner.checkpoint import atomic_write_text
+from pytorch_kaldi_snn.runner.decoding import (
+    ForwardResult,
+    decode_and_score,
+    forward_experiment,
+    write_json,
+)
+from pytorch_kaldi_snn.runner.distributed import DistContext, init_distributed
+from pytorch_kaldi_snn.runner.experiment import train_experiment
+from pytorch_kaldi_snn.runner.plan import ExperimentPlan
+
+logger = logging.getLogger(__name__)
+
+
+def _final_checkpoints(plan: ExperimentPlan) -> dict[str, str]:
+    exp = os.path.join(plan.out_folder, "exp_files")
+    final = {a.name: os.path.join(exp, f"final_{a.section}.pkl") for a in plan.archs}
+    missing = [p for p in final.values() if not os.path.exists(p)]
+    if missing:
+        raise DataError(f"{missing[0]}: no final checkpoint; run the training stage first")
+    return final
+
+
+def append_res(plan: ExperimentPlan, line: str) -> None:
+    """Append one line to ``res.res`` (atomically rewritten)."""
+    path = os.path.join(plan.out_folder, "res.res")
+    old = ""
+    if os.path.exists(path):
+        with open(path) as fh:
+            old = fh.read()
+    if old and not old.endswith("\n"):
+        old += "\n"
+    atomic_write_text(path, old + line.rstrip("\n") + "\n")
+
+
+def table1_row(label: str, data: str, result: ForwardResult,
+               wer: float | None) -> dict:
+    """Accuracy, zero outputs and multiplications of one forward dataset."""
+    ops = (result.ops or {}).get("table1", {})
+    if wer is not None:
+        accuracy, source = 100.0 - wer, "100 - %WER"
+    elif result.frame_err is not None:
+        accuracy, source = 100.0 * (1.0 - result.frame_err), "100 - frame error %"
+    else:
+        accuracy, source = None, "none"
+    return {
+        "model": label, "data": data, "accuracy": accuracy, "accuracy_from": source,
+        "zero_outputs_pct": ops.get("zero_outputs_pct"),
+        "mults_per_frame": ops.get("mults_per_frame"),
+        "mults_vs_lstm": ops.get("mults_vs_lstm"),
+        "mults_vs_gru": ops.get("mults_vs_gru"),
+    }
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def write_table1(plan: ExperimentPlan, rows: list[dict]) -> None:
+    """``table1.json`` and ``table1.md`` in the out folder."""
+    write_json(os.path.join(plan.out_folder, "table1.json"), rows)
+    keys = ["model", "data", "accuracy", "zero_outputs_pct", "mults_per_frame",
+            "mults_vs_lstm", "mults_vs_gru", "accuracy_from"]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in rows]
+    atomic_write_text(os.path.join(plan.out_folder, "table1.md"), "\n".join(lines) + "\n")
+
+
+def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
+                       final: Mapping[str, str]) -> list[dict]:
+    """Forward, decode and score; returns the Table-1 rows."""
+    results = forward_experiment(plan, ctx, final)
+    rows = []
+    label = "+".join(a.name for a in plan.archs)
+    for data, result in results.items():
+        wer = None
+        for i, out in enumerate(plan.forward.outs):
+            if not plan.forward.require_decoding[i] or not ctx.is_main:
+                continue
+            scored = decode_and_score(plan, data, out, result.arks[out])
+            if scored is not None:
+                line, value = scored
+                append_res(plan, line)
+                print(line)
+                wer = value if wer is None else wer
+        rows.append(table1_row(label, data, result, wer))
+    if ctx.is_main and rows:
+        write_table1(plan, rows)
+    return rows
+
+
+def run_plan(plan: ExperimentPlan, stage: str = "all") -> None:
+    """Train and/or forward+decode a plan (``stage``: all, train or forward)."""
+    ctx = init_distributed(plan.use_cuda)
+    if stage in ("all", "train"):
+        final = train_experiment(plan, ctx)
+    else:
+        final = _final_checkpoints(plan)
+    if stage in ("all", "forward") and plan.forward is not None:
+        forward_and_decode(plan, ctx, final)
+
+
+def run_experiment(cfg_path: str, overrides: Mapping[tuple[str, str], str],
+                   stage: str = "all") -> None:
+    """``run_exp.py CFG [--section,field=value ...]``."""
+    from pytorch_kaldi_snn.runner.config import load_config
+    from pytorch_kaldi_snn.runner.plan import plan_from_config
+
+    cfg = load_config(cfg_path, overrides)
+    run_plan(plan_from_config(cfg), stage)
