@@ -102,3 +102,18 @@ def test_resume_after_crash_matches_uninterrupted(synth_root, tmp_path, monkeypa
             assert torch.equal(value, b["model_par"][key]), key
     strip = [{k: v for k, v in r.items() if k != "time"} for r in _res(ref_out)]
     assert strip == [{k: v for k, v in r.items() if k != "time"} for r in _res(out)]
+
+
+def test_run_plan_writes_table1_and_forward_stage_needs_training(synth_root, tmp_path,
+                                                                  monkeypatch):
+    from pytorch_kaldi_snn.errors import DataError
+    from pytorch_kaldi_snn.runner.pipeline import run_plan
+
+    install_label_reader(monkeypatch)
+    out = str(tmp_path / "exp")
+    with pytest.raises(DataError, match="no final checkpoint"):
+        run_plan(make_plan(synth_root, out, n_epochs=1), stage="forward")
+    run_plan(make_plan(synth_root, out, n_epochs=1))
+    with open(os.path.join(out, "table1.md")) as fh:
+        text = fh.read()
+    assert "| rnn+out | synth_test |" in text and "100 - frame error %" in text
