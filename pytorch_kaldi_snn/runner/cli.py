@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from pytorch_kaldi_snn.runner.pipeline import run_experiment
 
     items, stage = _split_stage(list(args.overrides), args.stage)
-    run_experiment(args.cfg, parse_overrides(items), stage=stage)
+    parse_overrides(items)  # one clear error for a malformed override
+    run_experiment(args.cfg, ["--" + i.removeprefix("--") for i in items], stage=stage)
     return 0
 
 

@@ -162,6 +162,13 @@ def _validate(plan: ExperimentPlan, ep: int, ctx: DistContext, previous: Mapping
     return out
 
 
+def _epoch_value(value, index: int) -> int:
+    """An epoch's setting: one int, or one int per training chunk of the epoch."""
+    if isinstance(value, (list, tuple)):
+        return int(value[min(index, len(value) - 1)])
+    return int(value)
+
+
 def _mean_info(infos: list[dict[str, float]]) -> tuple[float, float]:
     """Frame-weighted mean loss and error of chunk ``.info`` files."""
     w = np.array([i.get("frames", 1.0) for i in infos])
@@ -183,6 +190,7 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
     for ep in range(plan.n_epochs):
         epoch_start = time.time()
         tr_infos = []
+        chunk_index = 0  # position in the epoch, for the sequence-length curriculum
         for d_index, tr_data in enumerate(plan.train_with):
             spec = plan.datasets[tr_data]
             chunks = chunk_lists(dataset_utterances(spec), spec.n_chunks, plan.seed, ep)
@@ -192,6 +200,8 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                 names = [a.name for a in plan.archs]
                 ckpts = {n: os.path.join(exp, f"{stem}_{plan.arch(n).section}.pkl")
                          for n in names}
+                max_len = _epoch_value(plan.max_seq_length_train[ep], chunk_index)
+                chunk_index += 1
                 if os.path.exists(info) and all(os.path.exists(p) for p in ckpts.values()):
                     previous = ckpts
                     tr_infos.append(read_info(info))
@@ -203,8 +213,7 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                 nets = Nets(plan, ep, "train", ctx, previous)
                 seed_everything(chunk_seed(plan.seed, ep, d_index, ck, ctx.rank))
                 chunk = load_chunk(spec, utts, labels=cache)
-                batches, n = _batches(chunk, plan.batch_size_train[ep],
-                                      plan.max_seq_length_train[ep], ctx)
+                batches, n = _batches(chunk, plan.batch_size_train[ep], max_len, ctx)
                 stats: PassStats = run_pass(
                     nets.step, batches, device=ctx.device, total=n,
                     optimizers=list(nets.optimizers.values()),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.runner.checkpoint import atomic_write_text
@@ -120,7 +120,7 @@ def run_plan(plan: ExperimentPlan, stage: str = "all") -> None:
         forward_and_decode(plan, ctx, final)
 
 
-def run_experiment(cfg_path: str, overrides: Mapping[tuple[str, str], str],
+def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
                    stage: str = "all") -> None:
     """``run_exp.py CFG [--section,field=value ...]``."""
     from pytorch_kaldi_snn.runner.config import load_config
