@@ -1,0 +1,93 @@
+"""Cfg templates: fill ``@NAME@`` tokens, refuse to leave any unfilled.
+
+A token is ``@`` + an upper-case name (letters, digits, ``_``) + ``@``. Comments are
+rendered too (they document the tokens), but only tokens outside comment lines must be
+filled.
+
+>>> render_text("out_folder = @OUT@\\n", {"OUT": "exp/x"})
+'out_folder = exp/x\\n'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+
+from pytorch_kaldi_snn.errors import ConfigError
+
+TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+_COMMENT = re.compile(r"^\s*[#;]")
+
+
+def tokens(text: str, *, include_comments: bool = False) -> list[str]:
+    """The distinct token names of ``text`` in order of first appearance."""
+    seen: list[str] = []
+    for line in text.splitlines():
+        if not include_comments and _COMMENT.match(line):
+            continue
+        for name in TOKEN.findall(line):
+            if name not in seen:
+                seen.append(name)
+    return seen
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    """``["OUT=exp/x", "@SEED@=3"]`` -> ``{"OUT": "exp/x", "SEED": "3"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        name = name.strip().strip("@")
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise ConfigError("malformed --set", value=str(item),
+                              allowed="NAME=VALUE with NAME upper case, e.g. OUT_FOLDER=exp/x")
+        out[name] = value
+    return out
+
+
+def render_text(text: str, values: Mapping[str, str], *, strict: bool = True,
+                file: str | None = None) -> str:
+    """Replace every ``@NAME@`` with ``values[NAME]``.
+
+    With ``strict`` a token outside comments left without a value raises ConfigError
+    listing all missing names; values containing ``%`` or a newline are refused (they
+    would break the cfg).
+    """
+    for name, value in values.items():
+        if "%" in value or "\n" in value:
+            raise ConfigError("token value contains '%' or a newline", file=file,
+                              key=name, value=value, allowed="a single-line value "
+                              "without '%'")
+    out = TOKEN.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    if strict:
+        missing = tokens(out)
+        if missing:
+            raise ConfigError("unfilled template tokens", file=file,
+                              value=", ".join(f"@{t}@" for t in missing),
+                              allowed="give each with NAME=VALUE")
+    return out
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def render_file(template: str, output: str, values: Mapping[str, str], *,
+                strict: bool = True) -> str:
+    """Render ``template`` to ``output`` atomically; returns the rendered text."""
+    with open(template, encoding="utf-8") as handle:
+        text = render_text(handle.read(), values, strict=strict, file=template)
+    atomic_write(output, text)
+    return text
