@@ -25,15 +25,14 @@ def synth_data(tmp_path_factory):
 
 
 def render(template: str, root: str, out: str, dest: str, n_epochs: int = 2) -> str:
+    from pytorch_kaldi_snn.runner.render import render_text
+
     with open(os.path.join(REPO, "cfg", template)) as fh:
-        text = fh.read()
-    for token, value in {
-        "@DATA@": root, "@ALI_TRAIN@": f"{root}/train", "@ALI_DEV@": f"{root}/dev",
-        "@ALI_TEST@": f"{root}/test", "@GRAPH@": f"{root}/graph", "@OUT_FOLDER@": out,
-        "@SEED@": "3", "@N_EPOCHS@": str(n_epochs), "@USE_CUDA@": "False",
-    }.items():
-        text = text.replace(token, value)
-    assert "@" not in text.split("[decoding]")[0]
+        text = render_text(fh.read(), {
+            "DATA": root, "ALI_TRAIN": f"{root}/train", "ALI_DEV": f"{root}/dev",
+            "ALI_TEST": f"{root}/test", "GRAPH": f"{root}/graph", "OUT_FOLDER": out,
+            "SEED": "3", "N_EPOCHS": str(n_epochs), "USE_CUDA": "False",
+        })
     with open(dest, "w") as fh:
         fh.write(text)
     return dest
