@@ -129,6 +129,8 @@ class ModelProgram:
                 dims[s.out] = _dim(dims, a, s) + _dim(dims, b, s)
             elif s.op in ("mult", "sum", "avg", "mult_constant", "sum_constant"):
                 dims[s.out] = _dim(dims, a, s)
+            else:  # costs and mse are scalars
+                dims[s.out] = 1
         return nets
 
     def run(self, nets: Mapping[str, nn.Module], features: Mapping[str, torch.Tensor],

@@ -1,0 +1,49 @@
+"""Every malformed cfg in tests/bad_cfgs/ raises one ConfigError naming where it is.
+
+Each fixture is ``base_ok.cfg`` with one mistake; its first line says what the error
+must name: ``# expect: section=S key=K match=TEXT`` (``-`` for none).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.runner.config import load_config
+
+HERE = Path(__file__).parent / "bad_cfgs"
+BAD = sorted(p for p in HERE.glob("*.cfg") if p.name != "base_ok.cfg")
+_EXPECT = re.compile(r"^# expect: section=(\S+) key=(\S+) match=(.+)$")
+
+
+def _expectation(path: Path) -> tuple[str | None, str | None, str]:
+    match = _EXPECT.match(path.read_text().splitlines()[0])
+    assert match, f"{path.name}: first line must be '# expect: ...'"
+    section, key, text = match.groups()
+    return (None if section == "-" else section, None if key == "-" else key, text)
+
+
+def test_base_cfg_is_valid():
+    cfg = load_config(str(HERE / "base_ok.cfg"))
+    assert list(cfg.archs) == ["LSTM_layers", "MLP_head"]
+
+
+def test_there_are_at_least_twenty_bad_cfgs():
+    assert len(BAD) >= 20
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_cfg_raises_one_clear_error(path: Path):
+    section, key, text = _expectation(path)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    err = info.value
+    message = str(err)
+    assert err.file == str(path)
+    assert err.section == section, message
+    assert err.key == key, message
+    assert text in message
+    assert str(path) in message and "\n" not in message
