@@ -80,21 +80,31 @@ def build_arch(arch: str, input_size: int, sizes: list[int], n_bits: int | None,
     return _Chain(*layers)
 
 
-def _read_cfg(path: str) -> configparser.ConfigParser:
+def _read_cfg(path: str, overrides: list[str]) -> configparser.ConfigParser:
+    """The cfg with ``--section,field=value`` overrides (the runner's reader)."""
+    try:
+        from pytorch_kaldi_snn.runner.config import read_cfg
+    except ImportError:
+        read_cfg = None
+    if read_cfg is not None:
+        return read_cfg(path, overrides)
     if not os.path.isfile(path):
         raise ConfigError("cfg file not found", file=path)
+    if overrides:
+        raise ConfigError("overrides need pytorch_kaldi_snn.runner", value=overrides[0])
     cp = configparser.ConfigParser(interpolation=None)
     cp.read(path)
     return cp
 
 
 def build_from_cfg(path: str, inp_dim: int, out_dim: int | None,
-                   checkpoints: dict[str, str]) -> nn.Module:
+                   checkpoints: dict[str, str],
+                   overrides: list[str] | None = None) -> nn.Module:
     """The cfg's architectures chained in section order (see the module docstring)."""
     from pytorch_kaldi_snn.runner.archs import build_arch as make
     from pytorch_kaldi_snn.runner.archs import resolve_arch_class
 
-    cp = _read_cfg(path)
+    cp = _read_cfg(path, ["--" + o.lstrip("-") for o in overrides or []])
     names = sorted(
         (s for s in cp.sections() if re.fullmatch(r"architecture\d+", s)),
         key=lambda s: int(s[len("architecture"):]),
@@ -153,6 +163,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``count-ops``."""
     parser.add_argument("--cfg", help="PyTorch-Kaldi cfg whose architectures to count")
     parser.add_argument(
+        "--override", action="append", default=[], metavar="SECTION,FIELD=VALUE",
+        help="cfg override like run_exp.py's --section,field=value (repeatable)",
+    )
+    parser.add_argument(
         "--checkpoint", action="append", default=[], metavar="SECTION=PATH",
         help="weights for a cfg architecture (repeatable), e.g. "
         "architecture1=exp/x/exp_files/final_architecture1.pkl",
@@ -196,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     dim = _feats_dim(args) or args.input
     if args.cfg:
         models = {os.path.basename(args.cfg): build_from_cfg(
-            args.cfg, dim, args.out_dim, _checkpoints(args.checkpoint))}
+            args.cfg, dim, args.out_dim, _checkpoints(args.checkpoint),
+            args.override)}
     else:
         sizes = _sizes(args.layers)
         models = {}
