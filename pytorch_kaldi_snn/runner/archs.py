@@ -39,27 +39,29 @@ _TRUE = {"True", "true", "1"}
 
 def resolve_arch_class(library: str, class_name: str, *, section: str,
                        file: str | None = None) -> type:
-    """The class ``class_name`` of ``library`` (or of our fallback for that name)."""
-    module = None
-    tried = [library]
+    """The class ``class_name`` of ``library``; when ``library`` is an upstream-only
+    module that is not importable, of our fallback modules (``LIBRARY_FALLBACKS``, then
+    ``pytorch_kaldi_snn.pytorch_kaldi``, which holds the SNN classes under both our and
+    the authors' names)."""
     try:
-        module = importlib.import_module(library)
+        modules = [importlib.import_module(library)]
     except ImportError:
-        fallback = LIBRARY_FALLBACKS.get(library)
-        if fallback:
-            tried.append(fallback)
-            module = importlib.import_module(fallback)
-            logger.info("%s is not importable: using %s", library, fallback)
-    if module is None:
-        raise ConfigError("arch_library is not importable", file=file, section=section,
-                          key="arch_library", value=library)
-    cls = getattr(module, class_name, None)
-    if cls is None and library in LIBRARY_FALLBACKS and len(tried) == 1:
-        cls = getattr(importlib.import_module(LIBRARY_FALLBACKS[library]), class_name, None)
-    if not isinstance(cls, type):
-        raise ConfigError(f"no class {class_name!r} in {' or '.join(tried)}", file=file,
-                          section=section, key="arch_class", value=class_name)
-    return cls
+        if library not in LIBRARY_FALLBACKS:
+            raise ConfigError("arch_library is not importable", file=file,
+                              section=section, key="arch_library",
+                              value=library) from None
+        names = dict.fromkeys([LIBRARY_FALLBACKS[library], "pytorch_kaldi_snn.pytorch_kaldi"])
+        modules = [importlib.import_module(n) for n in names]
+        logger.info("%s is not importable: looking up %s in %s", library, class_name,
+                    ", ".join(names))
+    for module in modules:
+        cls = getattr(module, class_name, None)
+        if isinstance(cls, type):
+            return cls
+    raise ConfigError(
+        f"no class {class_name!r} in {' or '.join(m.__name__ for m in modules)}",
+        file=file, section=section, key="arch_class", value=class_name,
+    )
 
 
 def build_arch(cls: type, options, inp_dim: int, *, section: str,
