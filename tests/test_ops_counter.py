@@ -180,3 +180,17 @@ def test_counter_adds_no_state() -> None:
     keys = set(net.state_dict())
     with count_ops(net):
         assert set(net.state_dict()) == keys
+
+
+def test_frame_mask_skips_padding() -> None:
+    # frame 2 is padding: frames 0-1 hold 1 input event and 3 output events; the
+    # recurrent input of frame 1 is y[0] (1 event); y[1] would feed the padded frame.
+    layer = _FakeSpikingLayer("v2", Y, [1.0, 1.0], [1.0, 1.0])
+    counter = count_ops(layer)
+    counter.set_frame_mask(torch.tensor([[True], [True], [False]]))
+    layer(X)
+    counter.detach()
+    (rec,) = counter.records()
+    assert (rec.frames, rec.in_events, rec.out_events, rec.rec_events) == (2, 1, 3, 1)
+    assert rec.mults_input == 1 * 4 and rec.mults_recurrent == 1 * 4
+    assert rec.mults_elementwise == 2 * 6 and rec.out_slots == 4

@@ -26,7 +26,7 @@ counter object never touches the model's parameters, buffers or state_dict.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import fields
 from typing import Any, Callable
 
 import torch
@@ -35,99 +35,12 @@ from typing_extensions import Self
 
 from pytorch_kaldi_snn.ops import costs
 from pytorch_kaldi_snn.ops.costs import Cost
+from pytorch_kaldi_snn.ops.records import LayerCount
 
 logger = logging.getLogger(__name__)
 
 SPIKING_KINDS = ("traditional", "v1", "v2")
-
-
-@dataclass
-class LayerCount:
-    """Accumulated counts of one layer (sums over all frames seen).
-
-    ``in_slots``/``out_slots`` are the numbers of input/output values seen, so
-    ``1 - out_events / out_slots`` is the fraction of zero outputs. ``observed_in`` /
-    ``observed_out`` are False when a hook cannot see that tensor (the inner layers of
-    a multi-layer ``torch.nn.LSTM``).
-    """
-
-    name: str
-    kind: str
-    role: str
-    input_size: int
-    hidden_size: int
-    directions: int = 1
-    frames: int = 0
-    calls: int = 0
-    in_events: int = 0
-    in_slots: int = 0
-    out_events: int = 0
-    out_slots: int = 0
-    rec_events: int = 0
-    mults_input: int = 0
-    mults_recurrent: int = 0
-    mults_elementwise: int = 0
-    adds_input: int = 0
-    adds_recurrent: int = 0
-    adds_elementwise: int = 0
-    nonlin: int = 0
-    observed_in: bool = True
-    observed_out: bool = True
-
-    @property
-    def mults(self) -> int:
-        return self.mults_input + self.mults_recurrent + self.mults_elementwise
-
-    @property
-    def adds(self) -> int:
-        return self.adds_input + self.adds_recurrent + self.adds_elementwise
-
-    def zero_output_fraction(self) -> float | None:
-        """Fraction of output values that are exactly zero (None if unseen)."""
-        if not self.observed_out or self.out_slots == 0:
-            return None
-        return 1.0 - self.out_events / self.out_slots
-
-    def add_cost(self, part: str, cost: Cost) -> None:
-        """Accumulate ``cost`` into the ``input``/``recurrent``/``elementwise`` part."""
-        setattr(self, f"mults_{part}", getattr(self, f"mults_{part}") + cost.mults)
-        setattr(self, f"adds_{part}", getattr(self, f"adds_{part}") + cost.adds)
-        self.nonlin += cost.nonlin
-
-    def merge(self, other: LayerCount) -> None:
-        """Add the counts of ``other`` (same layer seen in another run or chunk)."""
-        for f in fields(self):
-            value = getattr(other, f.name)
-            if f.type in ("int", int) and f.name not in (
-                "input_size", "hidden_size", "directions"
-            ):
-                setattr(self, f.name, getattr(self, f.name) + value)
-        self.observed_in = self.observed_in and other.observed_in
-        self.observed_out = self.observed_out and other.observed_out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Raw sums (for merging) plus per-frame values and the zero-output percent."""
-        d = asdict(self)
-        d["mults"] = self.mults
-        d["adds"] = self.adds
-        n = max(self.frames, 1)
-        d["per_frame"] = {
-            "mults": self.mults / n,
-            "adds": self.adds / n,
-            "nonlin": self.nonlin / n,
-            "in_events": self.in_events / n if self.observed_in else None,
-            "out_events": self.out_events / n if self.observed_out else None,
-            "rec_events": self.rec_events / n,
-        }
-        zero = self.zero_output_fraction()
-        d["zero_outputs_pct"] = None if zero is None else 100.0 * zero
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LayerCount:
-        """Inverse of :meth:`to_dict` (derived keys are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+__all__ = ["LayerCount", "OpCounter", "count_ops", "is_encoder", "is_spiking_layer"]
 
 
 def _tensor(x: Any) -> torch.Tensor | None:
@@ -141,12 +54,29 @@ def _tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
-def _nnz(x: torch.Tensor) -> int:
-    return int(torch.count_nonzero(x.detach()))
+def _mask_like(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """``mask`` reshaped to ``x``'s frame dimensions, or None if it does not fit."""
+    if mask is None or mask.numel() != x.numel() // max(x.shape[-1], 1):
+        return None
+    return mask.reshape(x.shape[:-1]).to(device=x.device, dtype=torch.bool)
 
 
-def _frames(x: torch.Tensor) -> int:
+def _nnz(x: torch.Tensor, mask: torch.Tensor | None = None) -> int:
+    """Non-zero values of ``x`` on the frames where ``mask`` holds."""
+    nz = x.detach() != 0
+    if mask is not None:
+        nz = nz & mask.unsqueeze(-1)
+    return int(nz.sum())
+
+
+def _frames(x: torch.Tensor, mask: torch.Tensor | None = None) -> int:
+    if mask is not None:
+        return int(mask.sum())
     return x.numel() // max(x.shape[-1], 1)
+
+
+def _slots(x: torch.Tensor, mask: torch.Tensor | None = None) -> int:
+    return _frames(x, mask) * x.shape[-1]
 
 
 def _not_one(t: Any) -> int:
@@ -221,7 +151,21 @@ class OpCounter:
         self.layers: dict[str, LayerCount] = {}
         self._handles: list[Any] = []
         self._plan: list[tuple[nn.Module, Callable]] = []
+        self._frame_mask: torch.Tensor | None = None
         self._build_plan()
+
+    def set_frame_mask(self, mask: torch.Tensor | None) -> None:
+        """Count only the frames where ``mask`` (``[T, B]`` bool) holds, for the
+        following forward calls; None counts every frame.
+
+        Padded frames of a batch are not real frames: set the batch's mask before
+        each forward call. A hook whose tensor has another frame layout (e.g. the
+        doubled batch of upstream's bidirectional LSTM) counts all its frames.
+        """
+        self._frame_mask = None if mask is None else mask.detach()
+
+    def _mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        return _mask_like(self._frame_mask, x)
 
     # -- plan: which module gets which hook -----------------------------------------
     def _claim(self, name: str, module: nn.Module, hook: Callable) -> None:
@@ -267,17 +211,19 @@ class OpCounter:
 
         def hook(mod: nn.Module, inp: Any, out: Any) -> None:
             x, y = _tensor(inp), _tensor(out)
-            frames = _frames(x)
+            mx, my = self._mask(x), self._mask(y)
+            frames = _frames(x, mx)
             rec.frames += frames
             rec.calls += 1
-            n_in = _nnz(x)
+            n_in = _nnz(x, mx)
             rec.in_events += n_in
-            rec.in_slots += x.numel()
-            rec.out_events += _nnz(y)
-            rec.out_slots += y.numel()
+            rec.in_slots += _slots(x, mx)
+            rec.out_events += _nnz(y, my)
+            rec.out_slots += _slots(y, my)
             rec.add_cost("input", Cost(n_in * gates * h, n_in * gates * h, 0))
             if kind == "v2":
-                n_rec = _nnz(y[:-1])  # y[t-1] feeds frame t; y[-1] feeds nothing
+                # y[t-1] feeds frame t (if t is a real frame); y[-1] feeds nothing
+                n_rec = _nnz(y[:-1], None if my is None else my[1:])
                 rec.rec_events += n_rec
                 rec.add_cost("recurrent", Cost(n_rec * 2 * h, n_rec * 2 * h, 0))
             per_frame = costs.spiking_elementwise_cost(
@@ -301,13 +247,14 @@ class OpCounter:
         def hook(mod: nn.Module, inp: Any, out: Any) -> None:
             x, y = _tensor(inp), _tensor(out)
             rec.input_size = rec.hidden_size = int(x.shape[-1])
-            frames = _frames(x)
+            mx, my = self._mask(x), self._mask(y)
+            frames = _frames(x, mx)
             rec.frames += frames
             rec.calls += 1
-            rec.in_events += _nnz(x)
-            rec.in_slots += x.numel()
-            rec.out_events += _nnz(y)
-            rec.out_slots += y.numel()
+            rec.in_events += _nnz(x, mx)
+            rec.in_slots += _slots(x, mx)
+            rec.out_events += _nnz(y, my)
+            rec.out_slots += _slots(y, my)
             quantised = _is_quantised(getattr(mod, "spike", mod))
             per_frame = costs.encoder_elementwise_cost(int(x.shape[-1]), quantised)
             rec.add_cost("elementwise", per_frame.scale(frames))
@@ -331,15 +278,16 @@ class OpCounter:
 
         def hook(mod: nn.Module, inp: Any, out: Any) -> None:
             x, y = _tensor(inp), _tensor(out)
-            frames = _frames(x)
+            mx, my = self._mask(x), self._mask(y)
+            frames = _frames(x, mx)
             for k, rec in enumerate(recs):
                 _add_dense(rec, _dense_parts(rec, proj, "torch"), frames, ndir)
                 if k == 0:
-                    rec.in_events += _nnz(x)
-                    rec.in_slots += x.numel()
+                    rec.in_events += _nnz(x, mx)
+                    rec.in_slots += _slots(x, mx)
                 if k == len(recs) - 1:
-                    rec.out_events += _nnz(y)
-                    rec.out_slots += y.numel()
+                    rec.out_events += _nnz(y, my)
+                    rec.out_slots += _slots(y, my)
 
         self._claim(name, m, hook)
 
@@ -356,7 +304,8 @@ class OpCounter:
         def tap_hook(k: int) -> Callable:
             def hook(mod: nn.Module, inp: Any, out: Any) -> None:
                 x = _tensor(inp)
-                n, slots = _nnz(x) // dup, x.numel() // dup
+                mx = self._mask(x)
+                n, slots = _nnz(x, mx) // dup, _slots(x, mx) // dup
                 recs[k].in_events += n
                 recs[k].in_slots += slots
                 if k > 0:
@@ -369,11 +318,12 @@ class OpCounter:
 
         def hook(mod: nn.Module, inp: Any, out: Any) -> None:
             x, y = _tensor(inp), _tensor(out)
-            frames = _frames(x)
+            my = self._mask(y)
+            frames = _frames(x, self._mask(x))
             for rec in recs:
                 _add_dense(rec, _dense_parts(rec), frames, ndir)
-            recs[-1].out_events += _nnz(y)
-            recs[-1].out_slots += y.numel()
+            recs[-1].out_events += _nnz(y, my)
+            recs[-1].out_slots += _slots(y, my)
 
         self._claim(name, m, hook)
 
@@ -385,13 +335,14 @@ class OpCounter:
 
         def hook(mod: nn.Module, inp: Any, out: Any) -> None:
             x, y = _tensor(inp), _tensor(out)
-            frames = _frames(x)
+            mx, my = self._mask(x), self._mask(y)
+            frames = _frames(x, mx)
             rec.frames += frames
             rec.calls += 1
-            rec.in_events += _nnz(x)
-            rec.in_slots += x.numel()
-            rec.out_events += _nnz(y)
-            rec.out_slots += y.numel()
+            rec.in_events += _nnz(x, mx)
+            rec.in_slots += _slots(x, mx)
+            rec.out_events += _nnz(y, my)
+            rec.out_slots += _slots(y, my)
             dense = costs.linear_cost(m.in_features, m.out_features)
             rec.add_cost("input", dense.scale(frames))
 
