@@ -128,7 +128,10 @@ def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
                 chunk = load_chunk(spec, utts, with_labels=False)
             errs: list[tuple[float, int]] = []
 
-            def outputs(batch, labels=chunk.labels, errs=errs):
+            def outputs(batch, labels=chunk.labels, errs=errs, counters=counters):
+                for counter in counters:  # padding frames are not counted
+                    if hasattr(counter, "set_frame_mask"):
+                        counter.set_frame_mask(batch.mask)
                 labs = {}
                 if labels:
                     labs = {k: _labels_for(batch, v).to(batch.mask.device)
