@@ -47,3 +47,34 @@ def test_bad_cfg_raises_one_clear_error(path: Path):
     assert err.key == key, message
     assert text in message
     assert str(path) in message and "\n" not in message
+
+
+CLI_CASES = ["arch_unknown_class", "model_unknown_label", "schedule_bad_repeat",
+             "exp_percent_in_value", "arch_proto_not_found"]
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_run_cli_exits_nonzero_with_one_line_and_writes_nothing(name, tmp_path,
+                                                                monkeypatch, capsys):
+    from pytorch_kaldi_snn.cli import main
+
+    monkeypatch.chdir(tmp_path)  # out_folder = exp/base_ok is relative to the cwd
+    path = HERE / f"{name}.cfg"
+    assert main(["run", str(path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_exp_shim_exits_nonzero(tmp_path):
+    import subprocess
+    import sys
+
+    repo = HERE.parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "run_exp.py"), str(HERE / "model_unknown_arch.cfg")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode != 0
+    assert "unknown architecture 'GRU_layers'" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
