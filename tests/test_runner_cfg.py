@@ -42,9 +42,18 @@ def _need_config():
     pytest.importorskip("pytorch_kaldi_snn.runner.cfg_sections")
 
 
-@pytest.mark.parametrize("template", ["DEMO_LSTM.cfg", "DEMO_GRU.cfg"])
+@pytest.mark.parametrize("template", [
+    "DEMO_LSTM.cfg", "DEMO_GRU.cfg", "DEMO_SNN_traditional.cfg", "DEMO_SNN_v1.cfg",
+    "DEMO_SNN_v2.cfg",
+])
 def test_demo_template_trains_and_forwards(template, synth_data, tmp_path, monkeypatch):
     _need_config()
+    if "SNN" in template:
+        import pytorch_kaldi_snn.pytorch_kaldi as pk
+
+        kind = template[len("DEMO_SNN_"):-len(".cfg")]
+        if not hasattr(pk, f"SNN_{kind}"):
+            pytest.skip(f"pytorch_kaldi_snn.pytorch_kaldi.SNN_{kind} not available yet")
     install_label_reader(monkeypatch)
     monkeypatch.chdir(REPO)
     out = str(tmp_path / "exp")
