@@ -11,6 +11,7 @@ positive floats; ``arch_library``/``arch_class`` import.
 from __future__ import annotations
 
 import configparser
+import os
 from typing import Any
 
 from pytorch_kaldi_snn.errors import ConfigError
@@ -46,7 +47,15 @@ def check_drop_keys(path: str, s: configparser.SectionProxy, n_epochs: int) -> N
         if "_drop" not in key:
             continue
         for item in value.split(","):
-            rates = schedule(item, n_epochs, float, file=path, section=s.name, key=key)
+            try:
+                rates = schedule(item, n_epochs, float, file=path, section=s.name,
+                                 key=key)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc.problem}: PyTorch-Kaldi reads every key "
+                                  "containing '_drop' as per-layer dropout schedules",
+                                  file=path, section=s.name, key=key, value=value,
+                                  allowed="comma list (one per layer) of rates or "
+                                  "schedules p*n|p*n, 0 <= p <= 1") from None
             if any(not 0.0 <= r <= 1.0 for r in rates):
                 raise ConfigError("dropout rate outside [0, 1]", file=path,
                                   section=s.name, key=key, value=value,
@@ -94,6 +103,10 @@ def arch_config(path: str, s: configparser.SectionProxy, n_epochs: int) -> ArchC
         raise ConfigError("learning rates must be > 0", file=path, section=s.name,
                           key="arch_lr", value=s["arch_lr"])
     pretrain = s["arch_pretrain_file"].strip()
+    if pretrain.lower() != "none" and not os.path.isfile(pretrain):
+        raise ConfigError("arch_pretrain_file does not exist", file=path,
+                          section=s.name, key="arch_pretrain_file", value=pretrain,
+                          allowed="none or an existing .pkl checkpoint")
     return ArchConfig(
         section=s.name,
         name=s["arch_name"].strip(),

@@ -77,6 +77,11 @@ def build_config(path: str, parser: configparser.ConfigParser) -> C.ExperimentCo
                                   key="arch_name", value=arch.name)
             archs[arch.name] = arch
     model = _model(path, parser["model"], archs, datasets, data_use)
+    _check_n_out(path, parser, datasets)
+    if data_use.forward_with and not parser.has_section("forward"):
+        raise ConfigError("forward_with is set but the cfg has no [forward] section",
+                          file=path, section="forward",
+                          allowed="a [forward] section, or an empty forward_with")
     forward = _forward(path, parser, model, datasets) \
         if parser.has_section("forward") else None
     decoding = _decoding(path, parser) if parser.has_section("decoding") else None
@@ -216,12 +221,44 @@ def _batches(path: str, s: configparser.SectionProxy, n_ep: int) -> C.BatchesCon
 
 def _model(path: str, s: configparser.SectionProxy, archs: dict, datasets: dict,
            data_use: C.DataUseConfig):
-    if "model" not in s:
-        raise ConfigError("mandatory key is missing", file=path, section="model",
-                          key="model", allowed="out=op(arg1,arg2) lines")
+    for key in ("model_proto", "model"):
+        if key not in s:
+            raise ConfigError("mandatory key is missing", file=path, section="model",
+                              key=key, allowed="model_proto = proto/model.proto and "
+                              "model = out=op(arg1,arg2) lines")
+    if cfg_protos.resolve_proto(s["model_proto"].strip(), path) is None:
+        raise ConfigError("model_proto file not found", file=path, section="model",
+                          key="model_proto", value=s["model_proto"],
+                          allowed="proto/model.proto")
     program = parse_model(s["model"], file=path)
     train = [datasets[n] for n in data_use.train_with]
     feas = sorted({f for d in train for f in d.fea_names()})
     labs = sorted({lab for d in train for lab in d.lab_names()})
     validate_model(program, archs=list(archs), features=feas, labels=labs, file=path)
+    # every dataset the program runs on must have its inputs (and, to score, its labels)
+    for role in ("train_with", "valid_with", "forward_with"):
+        for name in getattr(data_use, role):
+            d = datasets[name]
+            need = program.input_names() if role == "forward_with" else \
+                program.input_names() + program.label_names()
+            have = d.fea_names() + d.lab_names()
+            missing = [n for n in need if n not in have]
+            if missing:
+                raise ConfigError(f"dataset {name!r} ({role}) lacks "
+                                  f"{', '.join(missing)} used in [model]", file=path,
+                                  section=d.section, key="fea" if missing[0] in
+                                  program.input_names() else "lab",
+                                  allowed=", ".join(have))
     return program.bind(seq_models={n: a.seq_model for n, a in archs.items()})
+
+
+def _check_n_out(path: str, parser: configparser.ConfigParser, datasets: dict) -> None:
+    """``N_out_<lab>`` (replaced by the number of pdfs) must name a label stream."""
+    labels = sorted({lab for d in datasets.values() for lab in d.lab_names()})
+    for name in parser.sections():
+        for key, value in parser[name].items():
+            for lab in re.findall(r"N_out_(\w+)", value):
+                if lab not in labels:
+                    raise ConfigError(f"N_out_{lab} names no label stream", file=path,
+                                      section=name, key=key, value=value,
+                                      allowed=", ".join(f"N_out_{x}" for x in labels))
