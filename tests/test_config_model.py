@@ -96,6 +96,9 @@ def test_forward_mode_skips_costs_and_stops():
     mask = torch.ones(4, 2, dtype=torch.bool)
     outs = prog.run(nets, feats, {}, mask, stop_after="out")
     assert outs["out"].shape == (8, 7) and "loss_final" not in outs
+    # without labels, costs and what is computed from them are skipped
+    outs = prog.run(nets, feats, {}, mask)
+    assert "out" in outs and not {"loss_a", "halfsum", "loss_final"} & set(outs)
 
 
 def test_elementwise_operations():

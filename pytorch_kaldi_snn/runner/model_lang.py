@@ -140,16 +140,20 @@ class ModelProgram:
 
         ``features[name]`` is ``[T, B, F]``, ``labels[name]`` ``[T, B]`` int64 (-1 on
         padding), ``mask`` ``[T, B]`` bool. Cost statements whose label is absent from
-        ``labels`` (forward) are skipped; ``stop_after`` ends the run once that output
+        ``labels`` (forward), and everything computed from them, are skipped;
+        ``stop_after`` ends the run once that output
         exists (upstream stops at the last ``forward_out``).
         """
         steps, batch = mask.shape[0], mask.shape[1]
         outs: dict[str, torch.Tensor] = dict(features)
+        skipped: set[str] = set()
         for s in self.statements:
             a, b = s.args
+            if (s.op in ("cost_nll", "cost_err") and b not in labels) or \
+                    a in skipped or b in skipped:
+                skipped.add(s.out)  # needs a label we do not have (forward)
+                continue
             if s.op in ("cost_nll", "cost_err"):
-                if b not in labels:
-                    continue
                 outs[s.out] = _masked_cost(s.op, outs[a], labels[b], mask)
             elif s.op == "compute":
                 x = outs[b]
