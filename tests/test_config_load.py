@@ -92,11 +92,13 @@ def test_seq_len_curriculum_follows_upstream():
 
 
 def test_several_fea_entries_and_context_window(tmp_path):
-    text = BASE.read_text().replace(
-        "\tcw_right=0\nlab = lab_name=lab_cd\n\tlab_folder=exp/ali_train",
-        "\tcw_right=0\n\n\tfea_name=fbank\n\tfea_lst=data/train/fbank.scp\n"
-        "\tfea_opts=\n\tcw_left=5\n\tcw_right=3\n"
-        "lab = lab_name=lab_cd\n\tlab_folder=exp/ali_train", 1)
+    text = BASE.read_text()
+    for split in ("train", "dev"):
+        text = text.replace(
+            f"\tcw_right=0\nlab = lab_name=lab_cd\n\tlab_folder=exp/ali_{split}",
+            f"\tcw_right=0\n\n\tfea_name=fbank\n\tfea_lst=data/{split}/fbank.scp\n"
+            "\tfea_opts=\n\tcw_left=5\n\tcw_right=3\n"
+            f"lab = lab_name=lab_cd\n\tlab_folder=exp/ali_{split}", 1)
     path = tmp_path / "two.cfg"
     path.write_text(text)
     cfg = load_config(str(path))
@@ -131,3 +133,46 @@ def test_proto_lookup_prefers_a_real_checkout(tmp_path):
     assert found == str(checkout / "proto" / "LSTM.proto")
     assert read_proto(found) == {"lstm_lay": "str_list"}
     assert cfg_protos.resolve_proto("proto/Nope.proto", str(cfg)) is None
+
+
+def test_production_dataset_without_labels(tmp_path):
+    text = BASE.read_text().replace("[data_use]", """[dataset3]
+data_name = prod
+fea = fea_name=mfcc
+\tfea_lst=data/prod/feats.scp
+\tfea_opts=
+\tcw_left=0
+\tcw_right=0
+lab = lab_name=none
+\tlab_data_folder=data/prod/
+\tlab_graph=exp/graph
+n_chunks = 1
+
+[data_use]""", 1).replace("forward_with = dev", "forward_with = prod")
+    path = tmp_path / "prod.cfg"
+    path.write_text(text)
+    prod = load_config(str(path)).datasets["prod"]
+    assert prod.production and prod.lab_names() == []
+    assert prod.lab[0].lab_data_folder == "data/prod/"
+    assert prod.lab[0].lab_graph == "exp/graph"
+    assert not load_config(str(BASE)).datasets["tr"].production
+
+
+def test_fea_name_must_be_alphanumeric(tmp_path):
+    path = tmp_path / "x.cfg"
+    path.write_text(BASE.read_text().replace("fea_name=mfcc", "fea_name=mfcc_40"))
+    with pytest.raises(ConfigError, match="only letters and digits"):
+        load_config(str(path))
+
+
+def test_counts_file_instead_of_a_label(tmp_path):
+    counts = tmp_path / "counts.txt"
+    counts.write_text("[ 1 2 3 ]\n")
+    path = tmp_path / "c.cfg"
+    path.write_text(BASE.read_text().replace(
+        "normalize_with_counts_from = lab_cd", f"normalize_with_counts_from = {counts}"))
+    assert load_config(str(path)).forward.normalize_with_counts_from == str(counts)
+    path.write_text(BASE.read_text().replace(
+        "normalize_with_counts_from = lab_cd", "normalize_with_counts_from = lab_x"))
+    with pytest.raises(ConfigError, match="neither a label stream nor a count file"):
+        load_config(str(path))

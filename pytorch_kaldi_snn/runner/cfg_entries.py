@@ -18,6 +18,7 @@ from pytorch_kaldi_snn.runner.config import Fea, Lab
 FEA_KEYS = ("fea_name", "fea_lst", "fea_opts", "cw_left", "cw_right")
 LAB_KEYS = ("lab_name", "lab_folder", "lab_opts", "lab_count_file", "lab_data_folder",
             "lab_graph")
+PRODUCTION_KEYS = ("lab_name", "lab_data_folder", "lab_graph")
 
 
 def split_entries(value: str, keys: tuple[str, ...], *, option: str,
@@ -79,6 +80,10 @@ def parse_feas(value: str, *, file: str | None = None,
     """The ``fea`` value as :class:`Fea` entries; ``fea_lst`` must not be empty."""
     out = []
     for e in split_entries(value, FEA_KEYS, option="fea", file=file, section=section):
+        if not e["fea_name"].isalnum() or not e["fea_name"].isascii():
+            raise ConfigError("fea_name must contain only letters and digits "
+                              "(PyTorch-Kaldi's rule)", file=file, section=section,
+                              key="fea", value=e["fea_name"], allowed="e.g. mfcc, fmllr")
         if not e["fea_lst"]:
             raise ConfigError(f"empty fea_lst for {e['fea_name']!r}", file=file,
                               section=section, key="fea", allowed="an scp/ark path")
@@ -90,7 +95,18 @@ def parse_feas(value: str, *, file: str | None = None,
 
 def parse_labs(value: str, *, file: str | None = None,
                section: str | None = None) -> tuple[Lab, ...]:
-    """The ``lab`` value as :class:`Lab` entries."""
+    """The ``lab`` value as :class:`Lab` entries.
+
+    Upstream's production mode (forward and decode without alignments) is a single
+    entry ``lab_name=none`` followed by ``lab_data_folder=`` and ``lab_graph=``; it gives
+    ``Lab("none", "none", "", "none", data_folder, graph)``.
+    """
+    lines = [ln.strip() for ln in str(value).splitlines() if ln.strip()]
+    if lines and lines[0].replace(" ", "") == "lab_name=none":
+        entry = split_entries(value, PRODUCTION_KEYS, option="lab", file=file,
+                              section=section)[0]
+        return (Lab("none", "none", "", "none", entry["lab_data_folder"],
+                    entry["lab_graph"]),)
     return tuple(
         Lab(*(e[k] for k in LAB_KEYS))
         for e in split_entries(value, LAB_KEYS, option="lab", file=file,

@@ -67,6 +67,7 @@ def build_config(path: str, parser: configparser.ConfigParser) -> C.ExperimentCo
     exp = _exp(path, parser["exp"])
     datasets = _datasets(path, parser)
     data_use = _data_use(path, parser["data_use"], datasets)
+    _check_same_streams(path, datasets)
     batches = _batches(path, parser["batches"], exp.n_epochs_tr)
     archs = {}
     for name in parser.sections():
@@ -174,6 +175,20 @@ def _datasets(path: str, parser: configparser.ConfigParser) -> dict:
             n_chunks=_int_key(path, s, "n_chunks", 1),
         )
     return out
+
+
+def _check_same_streams(path: str, datasets: dict) -> None:
+    """Upstream: all labelled datasets have the same fea names and lab names."""
+    labelled = [d for d in datasets.values() if not d.production]
+    for d in labelled[1:]:
+        ref = labelled[0]
+        for key, mine, theirs in (("fea", d.fea_names(), ref.fea_names()),
+                                  ("lab", d.lab_names(), ref.lab_names())):
+            if sorted(mine) != sorted(theirs):
+                raise ConfigError(f"{key} names differ from [{ref.section}]'s "
+                                  "(PyTorch-Kaldi needs the same in every dataset)",
+                                  file=path, section=d.section, key=key,
+                                  value=", ".join(mine), allowed=", ".join(theirs))
 
 
 def _names(path: str, s: configparser.SectionProxy, key: str, known: dict,

@@ -2,7 +2,8 @@
 
 ``[forward]``: ``forward_out`` names outputs of the ``[model]`` program;
 ``normalize_posteriors``, ``save_out_file`` and ``require_decoding`` are bool lists of the
-same length; ``normalize_with_counts_from`` names label streams. ``[decoding]``: the
+same length; ``normalize_with_counts_from`` names, for each output normalised, a
+label stream or an existing count file. ``[decoding]``: the
 decoding proto's typed keys (beam, acwt, ...); the script folder is not required to exist
 here because our runner decodes with the pip-only stack unless it is a real Kaldi script.
 """
@@ -10,6 +11,7 @@ here because our runner decodes with the pip-only stack unless it is a real Kald
 from __future__ import annotations
 
 import configparser
+import os
 
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.proto import check_section
@@ -39,12 +41,17 @@ def forward_config(path: str, parser: configparser.ConfigParser, model: ModelPro
             raise ConfigError(f"{key} needs one value per forward_out ({len(outs)})",
                               file=path, section="forward", key=key, value=s[key])
     labels = sorted({lab for d in datasets.values() for lab in d.lab_names()})
-    for lab in s["normalize_with_counts_from"].split(","):
-        if lab.strip() not in labels:
-            raise ConfigError(f"no label stream named {lab.strip()!r}", file=path,
-                              section="forward", key="normalize_with_counts_from",
+    norm = [v.strip() for v in s["normalize_posteriors"].split(",")]
+    counts = [c.strip() for c in s["normalize_with_counts_from"].split(",")]
+    for i, flag in enumerate(norm):
+        source = counts[min(i, len(counts) - 1)]
+        if flag in ("True", "true", "1") and source not in labels \
+                and not os.path.isfile(source):
+            raise ConfigError(f"{source!r} is neither a label stream nor a count file",
+                              file=path, section="forward",
+                              key="normalize_with_counts_from",
                               value=s["normalize_with_counts_from"],
-                              allowed=", ".join(labels))
+                              allowed=", ".join(labels) + " or an existing counts file")
     return ForwardConfig(*(s[k].strip() for k in keys))
 
 

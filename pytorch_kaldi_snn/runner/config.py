@@ -87,7 +87,13 @@ class DatasetConfig:
         return [f.fea_name for f in self.fea]
 
     def lab_names(self) -> list[str]:
-        return [lab.lab_name for lab in self.lab]
+        """Label stream names; empty in production mode (``lab_name=none``)."""
+        return [lab.lab_name for lab in self.lab if lab.lab_name != "none"]
+
+    @property
+    def production(self) -> bool:
+        """True for upstream's ``lab_name=none`` datasets (forward without labels)."""
+        return any(lab.lab_name == "none" for lab in self.lab)
 
 
 @dataclass(frozen=True)
