@@ -76,3 +76,15 @@ def test_render_file_is_atomic_and_leaves_no_temp(tmp_path):
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_module_cli(tmp_path, capsys):
+    src = tmp_path / "t.cfg"
+    src.write_text(TEXT)
+    dest = tmp_path / "r.cfg"
+    assert render.main([str(src), str(dest), "OUT_FOLDER=o", "SEED=2",
+                        "FEATS_TRAIN=f"]) == 0
+    assert "seed = 2" in dest.read_text()
+    assert render.main([str(src), str(tmp_path / "x.cfg"), "SEED=2"]) == 1
+    assert "@OUT_FOLDER@" in capsys.readouterr().err
+    assert not (tmp_path / "x.cfg").exists()

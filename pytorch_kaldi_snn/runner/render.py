@@ -91,3 +91,29 @@ def render_file(template: str, output: str, values: Mapping[str, str], *,
         text = render_text(handle.read(), values, strict=strict, file=template)
     atomic_write(output, text)
     return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytorch_kaldi_snn.runner.render TEMPLATE OUTPUT NAME=VALUE ...``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pytorch_kaldi_snn.runner.render",
+        description="Fill the @NAME@ tokens of a cfg template; fails (exit 1) if a "
+        "token outside comments is left unfilled.")
+    parser.add_argument("template", help="template cfg (e.g. cfg/TIMIT_SNN_v2.cfg)")
+    parser.add_argument("output", help="rendered cfg to write (atomically)")
+    parser.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                        help="token values, e.g. OUT_FOLDER=exp/timit_snn_v2")
+    args = parser.parse_args(argv)
+    try:
+        render_file(args.template, args.output, parse_assignments(args.values))
+    except (ConfigError, OSError) as exc:
+        print(f"render: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
