@@ -130,7 +130,8 @@ def load_chunk(spec: DatasetSpec, utts: Sequence[str], *, with_labels: bool = Tr
     if with_labels:
         cache = labels or LabelCache()
         for lab in spec.labs:
-            lab_tables[lab.name] = cache.get(lab, spec.section)
+            if lab.name != "none":  # upstream's production datasets have no labels
+                lab_tables[lab.name] = cache.get(lab, spec.section)
         missing = [u for u in utts if any(u not in t for t in lab_tables.values())]
         if missing:
             logger.warning("%s: %d utterances have no alignment and are skipped "

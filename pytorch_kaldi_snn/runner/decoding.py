@@ -46,8 +46,15 @@ logger = logging.getLogger(__name__)
 
 def prior_for(plan: ExperimentPlan, lab_name: str, n_classes: int,
               cache: LabelCache) -> np.ndarray:
-    """Log priors of ``lab_name``: its ``lab_count_file`` in the training dataset, or
-    (``auto``) counts over the training alignments."""
+    """Log priors of ``lab_name``: a count file when ``lab_name`` is a path (upstream
+    accepts one in normalize_with_counts_from), else the label's ``lab_count_file`` in
+    the training dataset, or (``auto``) counts over the training alignments."""
+    if os.path.isfile(lab_name):
+        counts = read_counts(lab_name)
+        if len(counts) != n_classes:
+            raise DataError(f"{lab_name}: {len(counts)} class counts for a network "
+                            f"output of {n_classes} classes")
+        return log_priors(counts)
     for tr_data in plan.train_with:
         spec = plan.datasets[tr_data]
         for lab in spec.labs:
@@ -217,10 +224,13 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
         logger.warning("pytorch_kaldi_snn.kaldi has no decode_loglikes/score_dir/best_wer:"
                        " skipping decoding of %s", data)
         return None
+    ali_dir = lab.folder
+    if ali_dir in ("none", ""):  # production data: the model sits above the graph
+        ali_dir = os.path.dirname(os.path.normpath(lab.graph))
     dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
     options = dict(plan.decoding or {})
     _call(decode, loglikes=arks, ark_paths=arks, graph_dir=lab.graph,
-          ali_dir=lab.folder, model_dir=lab.folder, out_dir=dec_dir,
+          ali_dir=ali_dir, model_dir=ali_dir, out_dir=dec_dir,
           decode_dir=dec_dir, data_dir=lab.data_folder, options=options, **{
               k: _number(v) for k, v in options.items()
               if k in ("beam", "latbeam", "acwt", "max_active", "min_active")})
