@@ -38,6 +38,7 @@ from pytorch_kaldi_snn.runner.data import (
 from pytorch_kaldi_snn.runner.distributed import DistContext
 from pytorch_kaldi_snn.runner.experiment import Nets
 from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
+from pytorch_kaldi_snn.runner.kaldi_script import run_decoding_script, script_path
 from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
@@ -217,6 +218,16 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
     if lab is None:
         raise ConfigError("decoding needs lab_graph in the forward dataset",
                           section=spec.section, key="lab")
+    ali_dir = lab.folder
+    if ali_dir in ("none", ""):  # production data: the model sits above the graph
+        ali_dir = os.path.dirname(os.path.normpath(lab.graph))
+    script = script_path(plan.decoding)
+    if script is not None:
+        ark_glob = os.path.join(os.path.abspath(plan.out_folder), "exp_files",
+                                f"forward_{data}_ep*_ck*_{out}_to_decode.ark")
+        return run_decoding_script(script, plan.decoding or {}, plan.cmd,
+                                   plan.out_folder, data, out, ark_glob, ali_dir,
+                                   lab.data_folder, lab.graph)
     decode = _kaldi_api("decode_loglikes")
     score = _kaldi_api("score_dir")
     best = _kaldi_api("best_wer")
@@ -224,9 +235,6 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
         logger.warning("pytorch_kaldi_snn.kaldi has no decode_loglikes/score_dir/best_wer:"
                        " skipping decoding of %s", data)
         return None
-    ali_dir = lab.folder
-    if ali_dir in ("none", ""):  # production data: the model sits above the graph
-        ali_dir = os.path.dirname(os.path.normpath(lab.graph))
     dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
     options = dict(plan.decoding or {})
     _call(decode, loglikes=arks, ark_paths=arks, graph_dir=lab.graph,

@@ -101,6 +101,7 @@ class ExperimentPlan:
     forward: ForwardPlan | None = None
     decoding: dict[str, str] | None = None
     n_out: dict[str, int] = field(default_factory=dict)
+    cmd: str = ""
 
     def arch(self, name: str) -> ArchPlan:
         return next(a for a in self.archs if a.name == name)
@@ -233,5 +234,5 @@ def plan_from_config(cfg) -> ExperimentPlan:
         batch_size_valid=cfg.batches.batch_size_valid,
         max_seq_length_valid=cfg.batches.max_seq_length_valid,
         archs=archs, model=program, forward=forward, decoding=cfg.decoding,
-        n_out=n_out,
+        n_out=n_out, cmd=cfg.exp.cmd or "",
     )
