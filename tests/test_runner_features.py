@@ -3,6 +3,8 @@ sentence splitting and batching."""
 
 from __future__ import annotations
 
+import os
+
 import kaldi_native_fbank as knf
 import kaldiio
 import numpy as np
@@ -93,3 +95,33 @@ def test_pieces_sorted_split_and_padded_batches():
     assert batch.mask.sum() == 8 and batch.frames == 8
     assert torch.all(batch.labels["l"][~batch.mask] == -1)
     assert torch.all(batch.features["f"][~batch.mask] == 0)
+
+
+def test_pipe_runs_through_kaldi_binaries_when_present(tmp_path, monkeypatch):
+    """With KALDI_ROOT set and the commands on PATH, the pipe runs as written (here
+    stand-ins: copy-feats dumps the scp, add-deltas doubles every value)."""
+    import sys
+
+    feats = _write_data(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    copy = (
+        f"#!{sys.executable}\nimport sys, kaldiio\n"
+        "t = kaldiio.load_scp(sys.argv[1][4:])\n"
+        "kaldiio.save_ark(sys.stdout.buffer, {k: t[k] for k in t})\n"
+    )
+    double = (
+        f"#!{sys.executable}\nimport sys, kaldiio\n"
+        "d = dict(kaldiio.load_ark(sys.stdin.buffer))\n"
+        "kaldiio.save_ark(sys.stdout.buffer, {k: 2 * v for k, v in d.items()})\n"
+    )
+    for name, text in (("copy-feats", copy), ("add-deltas", double)):
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("KALDI_ROOT", str(tmp_path))
+    out = load_features(str(tmp_path / "feats.scp"), "add-deltas ark:- ark:- |", 0, 0)
+    assert set(out) == set(feats)
+    for utt, x in feats.items():
+        np.testing.assert_allclose(out[utt], 2 * x)

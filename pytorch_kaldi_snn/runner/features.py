@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -242,7 +243,10 @@ def load_features(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
 
     ``utts`` restricts (and orders) the utterances read; missing ones raise DataError.
     """
-    pipe = FeaturePipeline(parse_fea_opts(fea_opts, section=section), section=section)
+    steps = parse_fea_opts(fea_opts, section=section)
+    if kaldi_binaries_for(steps):
+        return _load_with_kaldi(fea_lst, fea_opts, cw_left, cw_right, utts)
+    pipe = FeaturePipeline(steps, section=section)
     table = read_table(fea_lst)
     keys = list(table.keys()) if utts is None else list(utts)
     out = {}
@@ -253,6 +257,29 @@ def load_features(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
             raise DataError(f"{fea_lst}: utterance {utt!r} not found") from None
         out[utt] = splice(pipe.apply(utt, raw), cw_left, cw_right)
     return out
+
+
+def kaldi_binaries_for(steps: list[PipeStep]) -> bool:
+    """True when ``KALDI_ROOT`` is set and every command of the pipe is on PATH: the
+    pipe then runs as written, through real Kaldi."""
+    if not os.environ.get("KALDI_ROOT") or not steps:
+        return False
+    return all(shutil.which(s.command) for s in [*steps, PipeStep("copy-feats")])
+
+
+def _load_with_kaldi(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
+                     utts: Iterable[str] | None) -> dict[str, np.ndarray]:
+    opts = fea_opts.strip()
+    if not opts.endswith("|"):
+        opts += " |"
+    rspec = f"ark:copy-feats scp:{fea_lst} ark:- | {opts}"
+    with kaldiio.ReadHelper(rspec) as reader:
+        table = {k: np.asarray(v, dtype=np.float32) for k, v in reader}
+    keys = list(table) if utts is None else list(utts)
+    missing = [u for u in keys if u not in table]
+    if missing:
+        raise DataError(f"{fea_lst}: utterance {missing[0]!r} not produced by the pipe")
+    return {u: splice(table[u], cw_left, cw_right) for u in keys}
 
 
 def list_utterances(fea_lst: str) -> list[str]:
