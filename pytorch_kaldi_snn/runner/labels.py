@@ -15,12 +15,15 @@ the training alignments) or a Kaldi text vector file ``[ c0 c1 ... ]``::
 
 from __future__ import annotations
 
+import glob
 import importlib
 import logging
 import os
 import shlex
+import shutil
 from collections.abc import Callable, Mapping
 
+import kaldiio
 import numpy as np
 
 from pytorch_kaldi_snn.errors import ConfigError, DataError
@@ -79,6 +82,9 @@ def read_labels(lab_folder: str, lab_opts: str, *, section: str = "dataset",
     if not os.path.isdir(lab_folder):
         raise ConfigError("alignment folder not found", file=file, section=section,
                           key="lab_folder", value=lab_folder)
+    table = _read_with_kaldi(lab_folder, lab_opts)
+    if table is not None:
+        return table
     name = "ali_to_pdf" if kind == "pdf" else "ali_to_phones_per_frame"
     reader = _find_reader(name)
     if reader is None:
@@ -86,6 +92,20 @@ def read_labels(lab_folder: str, lab_opts: str, *, section: str = "dataset",
                         " (is the Kaldi stack installed?)")
     table = reader(lab_folder)
     return {utt: np.asarray(v, dtype=np.int64) for utt, v in dict(table).items()}
+
+
+def _read_with_kaldi(lab_folder: str, lab_opts: str) -> dict[str, np.ndarray] | None:
+    """Run ``lab_opts`` with real Kaldi as upstream does, when ``KALDI_ROOT`` is set,
+    the command is on PATH and the folder has ``final.mdl``; else None."""
+    command = lab_opts.split()[0]
+    model = os.path.join(lab_folder, "final.mdl")
+    alis = sorted(glob.glob(os.path.join(lab_folder, "ali.*.gz")))
+    if not (os.environ.get("KALDI_ROOT") and shutil.which(command)
+            and os.path.exists(model) and alis):
+        return None
+    rspec = (f"ark:{lab_opts} {model} \"ark:gunzip -c {' '.join(alis)} |\" ark:- |")
+    with kaldiio.ReadHelper(rspec) as reader:
+        return {utt: np.asarray(v, dtype=np.int64) for utt, v in reader}
 
 
 def count_labels(labels: Mapping[str, np.ndarray], n_classes: int) -> np.ndarray:
