@@ -117,3 +117,21 @@ def test_run_plan_writes_table1_and_forward_stage_needs_training(synth_root, tmp
     with open(os.path.join(out, "table1.md")) as fh:
         text = fh.read()
     assert "| rnn+out | synth_test |" in text and "100 - frame error %" in text
+
+
+def test_pretrain_file_and_freeze(synth_root, tmp_path, monkeypatch):
+    """arch_pretrain_file loads weights before the first chunk; arch_freeze keeps them."""
+    install_label_reader(monkeypatch)
+    first = str(tmp_path / "first")
+    final = train_experiment(make_plan(synth_root, first, n_epochs=1), DistContext())
+    plan = make_plan(synth_root, str(tmp_path / "second"), n_epochs=1)
+    plan.archs[0].pretrain_file = final["rnn"]
+    plan.archs[0].freeze = True
+    again = train_experiment(plan, DistContext())
+    a = torch.load(final["rnn"], weights_only=False)["model_par"]
+    b = torch.load(again["rnn"], weights_only=False)["model_par"]
+    for key, value in a.items():  # frozen: eval mode, batch-norm statistics included
+        assert torch.equal(value, b[key]), key
+    head_a = torch.load(final["out"], weights_only=False)["model_par"]
+    head_b = torch.load(again["out"], weights_only=False)["model_par"]
+    assert not torch.equal(head_a["wx.0.weight"], head_b["wx.0.weight"])

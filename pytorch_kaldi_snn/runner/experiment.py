@@ -102,16 +102,15 @@ class Nets:
             if arch.freeze:
                 for p in net.parameters():
                     p.requires_grad_(False)
-            if to_do == "train":
+            if to_do == "train" and not arch.freeze:
                 net.train()
-                if not arch.freeze:
-                    opt = make_optimizer(net.parameters(), arch.opt, arch.lr[ep],
-                                         arch.opt_options, section=arch.section)
-                    if previous and name in previous and state.get("optimizer_par"):
-                        opt.load_state_dict(state["optimizer_par"])
-                    set_lr(opt, arch.lr[ep])
-                    self.optimizers[name] = opt
-            else:
+                opt = make_optimizer(net.parameters(), arch.opt, arch.lr[ep],
+                                     arch.opt_options, section=arch.section)
+                if previous and name in previous and state.get("optimizer_par"):
+                    opt.load_state_dict(state["optimizer_par"])
+                set_lr(opt, arch.lr[ep])
+                self.optimizers[name] = opt
+            else:  # frozen archs run in eval mode, as upstream (batch norm, dropout)
                 net.eval()
         self.views = {k: (wrap_ddp(v, ctx) if k in self.optimizers else v)
                       for k, v in self.nets.items()}
