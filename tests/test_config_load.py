@@ -61,7 +61,7 @@ def test_archs_typed_and_options_are_the_raw_section():
 
 def test_overrides_change_values_before_validation():
     cfg = load_config(str(BASE), ["--exp,seed=7", "--batches,batch_size_train=32*3|4",
-                                  "--architecture1,arch_lr=0.01|0.02"])
+                                  "--architecture1,arch_lr=0.01|0.02*3"])
     assert cfg.exp.seed == 7
     assert cfg.batches.batch_size_train == (32, 32, 32, 4)
     assert cfg.archs["LSTM_layers"].lr == (0.01, 0.02, 0.02, 0.02)
@@ -75,12 +75,17 @@ def test_overrides_change_values_before_validation():
 
 
 def test_schedule_expansion():
-    assert schedule("128*12|64*10", 24, int) == [128] * 12 + [64] * 12
+    assert schedule("128*12|64*12", 24, int) == [128] * 12 + [64] * 12
     assert schedule("0.001", 3) == [0.001] * 3
-    assert schedule("1*2|2*2|3", 3, int) == [1, 1, 2]
+    assert schedule("1*2|2*1|3", 4, int) == [1, 1, 2, 3]
+    assert schedule(" 100*2 | 200*2 ", 4, int) == [100, 100, 200, 200]
     for bad in ("1**2", "*3", "1*0", "1|", "a*2"):
         with pytest.raises(ConfigError):
             schedule(bad, 4, int)
+    # as upstream's expand_str_ep: anything but a single value must cover n_epochs
+    for short in ("128*3", "128*2|64", "128*3|64*2"):
+        with pytest.raises(ConfigError, match="covers"):
+            schedule(short, 4, int)
 
 
 def test_seq_len_curriculum_follows_upstream():

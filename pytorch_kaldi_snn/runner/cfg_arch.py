@@ -42,7 +42,15 @@ def typed_option(type_str: str, value: str) -> Any:
 
 
 def check_drop_keys(path: str, s: configparser.SectionProxy, n_epochs: int) -> None:
-    """Every ``*_drop*`` key: per layer, a schedule of probabilities in [0, 1]."""
+    """Every ``*_drop*`` key: per layer, a schedule of probabilities in [0, 1]; at most
+    one such key per section (upstream keeps one set of rates per architecture and
+    writes it into every ``_drop`` key of the chunk cfgs)."""
+    drop_keys = [k for k in s if "_drop" in k]
+    if len(drop_keys) > 1:
+        raise ConfigError("more than one key contains '_drop'", file=path,
+                          section=s.name, key=drop_keys[1], value=", ".join(drop_keys),
+                          allowed="exactly one dropout key per architecture section "
+                          "(PyTorch-Kaldi overwrites the others with its rates)")
     for key, value in s.items():
         if "_drop" not in key:
             continue

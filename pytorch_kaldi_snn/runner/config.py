@@ -7,11 +7,12 @@ once, here, so that training never meets a cfg string it cannot use. The first p
 raises :class:`~pytorch_kaldi_snn.errors.ConfigError` naming the file, section, key, value
 and what is allowed.
 
-Schedules (``batch_size_train``, ``max_seq_length_train``, ``arch_lr``) use upstream's
-syntax ``v1*n1|v2*n2|...``: value ``v1`` for ``n1`` epochs, then ``v2`` for ``n2``
-epochs; the last value fills the remaining epochs (see :func:`schedule`).
+Schedules (``batch_size_train``, ``max_seq_length_train``, ``arch_lr``, every ``*_drop``
+item) use upstream's syntax ``v1*n1|v2*n2|...``: value ``v1`` for ``n1`` epochs, then
+``v2`` for ``n2`` epochs, ``n_epochs_tr`` in total; a single bare value holds for every
+epoch (see :func:`schedule`).
 
->>> schedule("128*2|64", 4, int)
+>>> schedule("128*2|64*2", 4, int)
 [128, 128, 64, 64]
 """
 
@@ -213,13 +214,16 @@ def schedule(
 ) -> list[T]:
     """Expand an upstream schedule ``v1*n1|v2*n2|...`` to one value per epoch.
 
-    ``v*n`` repeats v n times, a bare ``v`` counts once; the list is cut to
-    ``n_epochs`` and padded with its last value (upstream pads the same way).
-    Raises :class:`ConfigError` on a malformed element.
+    ``v*n`` repeats v n times, a bare ``v`` counts once. As upstream's
+    ``expand_str_ep``: a single bare value is repeated for all ``n_epochs``; otherwise
+    the counts must add up to exactly ``n_epochs``. Raises :class:`ConfigError` on a
+    malformed element or a wrong total.
     """
-    allowed = "v1*n1|v2*n2|... with v a number and n a positive integer"
+    allowed = "v1*n1|v2*n2|... with v a number, n a positive integer, the n adding up " \
+              "to n_epochs_tr; or a single value"
     out: list[T] = []
-    for part in str(value).split("|"):
+    parts = str(value).split("|")
+    for part in parts:
         pieces = part.strip().split("*")
         if len(pieces) > 2 or not pieces[0].strip():
             raise ConfigError("malformed schedule", file=file, section=section,
@@ -240,9 +244,13 @@ def schedule(
                                   allowed=allowed)
             count = int(text)
         out.extend([item] * count)
-    if n_epochs > len(out):
-        out.extend([out[-1]] * (n_epochs - len(out)))
-    return out[:n_epochs]
+    if len(parts) == 1 and "*" not in parts[0]:
+        return out * n_epochs
+    if len(out) != n_epochs:
+        raise ConfigError(f"schedule covers {len(out)} epochs, n_epochs_tr is "
+                          f"{n_epochs}", file=file, section=section, key=key,
+                          value=value, allowed=allowed)
+    return out
 
 
 def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, str, str]]:
