@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from pytorch_kaldi_snn.errors import SnnKaldiError
 from pytorch_kaldi_snn.runner.batching import Batch
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,9 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
                 opt.zero_grad(set_to_none=True)
             loss, err = step(batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite training loss ({float(loss)}); lower arch_lr"
+                raise SnnKaldiError(
+                    f"non-finite training loss ({float(loss)}) in {desc or 'training'};"
+                    " lower arch_lr or check the features"
                 )
             loss.backward()
             for opt in optimizers:
