@@ -75,6 +75,15 @@ def chunk_seed(seed: int, ep: int, data_index: int, ck: int, rank: int) -> int:
         % (2 ** 31)
 
 
+def used_archs(plan: ExperimentPlan) -> list[str]:
+    """Names of the architectures the ``[model]`` program computes (all when the
+    program cannot tell)."""
+    names = getattr(plan.model, "arch_names", None)
+    if callable(names):
+        return list(names())
+    return [a.name for a in plan.archs]
+
+
 class Nets:
     """The architectures of one chunk, their optimizers and (maybe DDP-wrapped) views."""
 
@@ -196,7 +205,7 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
             for ck, utts in enumerate(chunks):
                 stem = chunk_stem("train", tr_data, ep, ck, plan.n_epochs, len(chunks))
                 info = os.path.join(exp, stem + ".info")
-                names = [a.name for a in plan.archs]
+                names = used_archs(plan)
                 ckpts = {n: os.path.join(exp, f"{stem}_{plan.arch(n).section}.pkl")
                          for n in names}
                 max_len = _epoch_value(plan.max_seq_length_train[ep], chunk_index)
@@ -246,7 +255,7 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
             atomic_write_text(res_path, "\n".join(res_lines) + "\n")
         logger.info(line)
     final = {}
-    for arch in plan.archs:
+    for arch in (plan.arch(n) for n in used_archs(plan)):
         path = os.path.join(exp, f"final_{arch.section}.pkl")
         if ctx.is_main and previous:
             shutil.copyfile(previous[arch.name], path + ".part")
