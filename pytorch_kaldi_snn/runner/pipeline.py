@@ -24,7 +24,7 @@ from pytorch_kaldi_snn.runner.decoding import (
     write_json,
 )
 from pytorch_kaldi_snn.runner.distributed import DistContext, init_distributed
-from pytorch_kaldi_snn.runner.experiment import train_experiment
+from pytorch_kaldi_snn.runner.experiment import train_experiment, used_archs
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 def _final_checkpoints(plan: ExperimentPlan) -> dict[str, str]:
     exp = os.path.join(plan.out_folder, "exp_files")
-    final = {a.name: os.path.join(exp, f"final_{a.section}.pkl") for a in plan.archs}
+    final = {n: os.path.join(exp, f"final_{plan.arch(n).section}.pkl")
+             for n in used_archs(plan)}
     missing = [p for p in final.values() if not os.path.exists(p)]
     if missing:
         raise DataError(f"{missing[0]}: no final checkpoint; run the training stage first")
