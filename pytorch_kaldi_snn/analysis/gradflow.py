@@ -15,6 +15,8 @@ the gate saturates (``forget_bias`` shifts the gate's pre-activation to show tha
 
 Layers are built at random initialisation in eval mode (batch norm with its initial
 running statistics is the identity; no dropout), full precision or ``n_bits`` bits.
+The spiking layers are restated here from the paper's equations (a few lines, so the
+analysis stands on its own); LSTM and GRU are torch's.
 """
 
 from __future__ import annotations
@@ -78,42 +80,64 @@ def _dense_final_state(model: str, input_size: int, hidden_size: int) -> Callabl
     return final
 
 
+class _StraightThroughSpike(torch.autograd.Function):
+    """Eq. 22 forward, identity gradient inside [0, b] (straight-through)."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, b: float, n_bits: int, k: int) -> torch.Tensor:
+        step = b / 2**n_bits
+        q = torch.clamp(torch.floor(v / step), max=2**n_bits - 1) * step
+        ctx.save_for_backward(v)
+        ctx.b = b
+        return torch.where(v > k * step, q, torch.zeros_like(v))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (v,) = ctx.saved_tensors
+        inside = (v >= 0) & (v <= ctx.b)
+        return grad * inside.to(grad.dtype), None, None, None
+
+
+def spike(v: torch.Tensor, n_bits: int | None, k: int, b: float = 1.0) -> torch.Tensor:
+    """Multi-bit spike (Eq. 22) with range ``b``; ``n_bits=None``: relu."""
+    if n_bits is None:
+        return torch.relu(v)
+    return _StraightThroughSpike.apply(v, b, n_bits, k)
+
+
 def _spiking_final_state(
     model: str, input_size: int, hidden_size: int, *, n_bits: int | None, k: int,
     beta: float, forget_bias: float,
 ) -> Callable:
-    """Run CORE's step functions on a fresh ``SpikingLayer``; return I[T-1]."""
-    from pytorch_kaldi_snn.functional import neurons
-    from pytorch_kaldi_snn.nn import MultiBitSpike, SpikingLayer
+    """I[T-1] of one freshly initialised layer, paper Eq. 7-9 / 16-18 / 19-21.
 
-    spike = MultiBitSpike(n_bits=n_bits, k=k)
-    layer = SpikingLayer(input_size, hidden_size, model, spike, beta=beta).eval()
+    Glorot input weights, orthogonal recurrent weights, alpha = 1, reset by
+    subtraction, no bias; batch norm at initialisation in eval mode is the identity
+    and is left out. Only v2 lets the spikes reach the current (through its gates).
+    """
+    gates = 1 if model == "traditional" else 2
+    w = torch.empty(input_size, gates * hidden_size)
+    nn.init.xavier_uniform_(w)
+    u = torch.empty(2 * hidden_size, hidden_size)
+    nn.init.orthogonal_(u)
+    u = u.t().contiguous()  # [H, 2H]: forget half, then candidate half
 
     def final(x: torch.Tensor) -> torch.Tensor:
-        t, b, _ = x.shape
-        pre = layer.w_in(x)
-        if layer.bn is not None:
-            pre = layer.bn(pre.reshape(t * b, -1)).reshape(t, b, -1)
-        zeros = x.new_zeros(b, hidden_size)
-        state = neurons.NeuronState(zeros, zeros, zeros)
-        if model == "traditional":
-            for xw_t in pre.unbind(0):
-                _, state = neurons.traditional_step(
-                    xw_t, state, layer.beta, layer.alpha, layer.spike
-                )
-            return state.i
-        f_pre, c_pre = pre.chunk(2, dim=-1)
-        f_pre = f_pre + forget_bias
-        for f_t, c_t in zip(f_pre.unbind(0), c_pre.unbind(0)):
-            if model == "v1":
-                _, state = neurons.improved_v1_step(
-                    f_t, c_t, state, layer.alpha, layer.spike
-                )
+        pre = x @ w
+        zeros = x.new_zeros(x.shape[1], hidden_size)
+        i, v, y = zeros, zeros, zeros
+        for pre_t in pre.unbind(0):
+            if model == "traditional":
+                i = beta * i + pre_t
             else:
-                _, state = neurons.improved_v2_step(
-                    f_t, c_t, state, layer.w_rec.weight.t(), layer.alpha, layer.spike
-                )
-        return state.i
+                if model == "v2":
+                    pre_t = pre_t + y @ u
+                f_pre, c_pre = pre_t.chunk(2, dim=-1)
+                f = torch.sigmoid(f_pre + forget_bias)
+                i = f * i + (1 - f) * torch.relu(c_pre)
+            v = v + i - y
+            y = spike(v, n_bits, k)
+        return i
 
     return final
 
