@@ -70,8 +70,11 @@ def build_arch(arch: str, input_size: int, sizes: list[int], n_bits: int | None,
         cls = nn.LSTM if arch == "lstm" else nn.GRU
         dims = [input_size, *sizes]
         return _Chain(*(cls(dims[i], dims[i + 1]) for i in range(len(sizes))))
-    from pytorch_kaldi_snn.nn import MultiBitSpike, SpikingLayer
-
+    try:
+        from pytorch_kaldi_snn.nn import MultiBitSpike, SpikingLayer
+    except ImportError as exc:
+        raise ConfigError(f"spiking layers are not available ({exc})", key="--arch",
+                          value=arch, allowed="lstm, gru") from None
     dims = [input_size, *sizes]
     layers = [
         SpikingLayer(dims[i], dims[i + 1], arch, MultiBitSpike(n_bits=n_bits, k=k))
