@@ -100,3 +100,14 @@ def test_dry_run_writes_nothing(pkdir, capsys):
     assert cli.main(["install-into", str(pkdir), "--dry-run"]) == 0
     assert "would be installed" in capsys.readouterr().out
     assert _files(pkdir) == before
+
+
+def test_conflict_message_stays_short(pkdir, capsys):
+    assert cli.main(["install-into", str(pkdir), "--set", "USE_CUDA=True"]) == 0
+    capsys.readouterr()
+    assert cli.main(["install-into", str(pkdir)]) == 1  # rendered files now differ
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "more" in err and len(err) < 600
+    # the same --set again is a no-op
+    assert cli.main(["install-into", str(pkdir), "--set", "USE_CUDA=True"]) == 0
+    assert " 0 added, 0 replaced" in capsys.readouterr().out

@@ -114,7 +114,9 @@ def install(pkdir: Path, *, force: bool = False, values: dict[str, str] | None =
     planned = plan(pkdir, root or source_root(), values or {})
     conflicts = [p for p in planned if p.action == "conflict"]
     if conflicts and not force:
-        names = ", ".join(str(p.target.relative_to(pkdir)) for p in conflicts)
+        names = ", ".join(str(p.target.relative_to(pkdir)) for p in conflicts[:5])
+        if len(conflicts) > 5:
+            names += f" and {len(conflicts) - 5} more"
         raise ConfigError(f"{len(conflicts)} file(s) exist with different content; "
                           "nothing was written", key="PKDIR", value=names,
                           allowed="--force to replace them")
