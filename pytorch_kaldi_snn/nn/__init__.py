@@ -1,0 +1,15 @@
+"""Torch modules: spike activations, the input encoder and spiking layers."""
+
+from pytorch_kaldi_snn.nn.encoder import SigmaDeltaEncoder
+from pytorch_kaldi_snn.nn.layers import FAST_PATHS, KINDS, SNNStack, SpikingLayer
+from pytorch_kaldi_snn.nn.spike import MultiBitSpike, SymmetricSpike
+
+__all__ = [
+    "FAST_PATHS",
+    "KINDS",
+    "MultiBitSpike",
+    "SNNStack",
+    "SigmaDeltaEncoder",
+    "SpikingLayer",
+    "SymmetricSpike",
+]
