@@ -336,12 +336,15 @@ class LSTM(_Recurrent):
     fused_cls = nn.LSTM
 
     def _cell(self, i, wx_t, h, c, mask):
-        f, g_in, o, cand = (wx_t + self.uh[i](h)).chunk(4, dim=-1)
-        cand = self.act[i](cand)
+        size = h.shape[-1]
+        pre = torch.addmm(wx_t, h, self.uh[i].weight.t())
+        gates = torch.sigmoid(pre[:, : 3 * size])
+        f, g_in, o = gates[:, :size], gates[:, size:2 * size], gates[:, 2 * size:]
+        cand = self.act[i](pre[:, 3 * size:])
         if mask is not None:
             cand = cand * mask
-        c = torch.sigmoid(f) * c + torch.sigmoid(g_in) * cand
-        h = torch.sigmoid(o) * self.act[i](c)
+        c = f * c + g_in * cand
+        h = o * self.act[i](c)
         return h, c
 
 
