@@ -1,0 +1,259 @@
+"""Typed parsing of PyTorch-Kaldi architecture sections (strings -> dataclasses).
+
+This is the only place that turns cfg strings into numbers for our classes. Every error
+is a :class:`~pytorch_kaldi_snn.errors.ConfigError` naming the class, the key, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Optional, TypeVar
+
+from pytorch_kaldi_snn.errors import ConfigError
+
+T = TypeVar("T")
+_TRUE = {"True", "true", "1"}
+_FALSE = {"False", "false", "0"}
+# Keys the host (or our runner) puts into every architecture section.
+HOST_PREFIXES = ("arch_", "opt_")
+HOST_KEYS = {"use_cuda", "to_do"}
+
+
+class OptionReader:
+    """Reads typed values from one cfg section for one class, with located errors."""
+
+    def __init__(self, options: Mapping[str, str], owner: str) -> None:
+        self.options = options
+        self.owner = owner
+        parser = getattr(options, "parser", None)
+        self.section = getattr(options, "name", None)
+        self.file = None
+        if parser is not None:
+            self.file = getattr(parser, "_snn_source_file", None)
+
+    def _error(self, problem: str, key: str, value: Optional[str], allowed: str):
+        return ConfigError(
+            f"{self.owner}: {problem}", file=self.file, section=self.section, key=key,
+            value=value, allowed=allowed,
+        )
+
+    def raw(self, key: str, default: Optional[str] = None) -> str:
+        if key in self.options:
+            value = str(self.options[key]).strip()
+            if value == "":
+                raise self._error("empty value", key, value, "a non-empty value")
+            return value
+        if default is None:
+            raise self._error("missing option", key, None, "see the class's proto file")
+        return default
+
+    def _one(self, key: str, text: str, cast: Callable[[str], T], allowed: str,
+             check: Callable[[T], bool]) -> T:
+        try:
+            value = cast(text.strip())
+        except ValueError:
+            raise self._error("malformed value", key, text, allowed) from None
+        if not check(value):
+            raise self._error("value out of range", key, text, allowed)
+        return value
+
+    def int(self, key: str, lo: int, hi: int, default: Optional[str] = None) -> int:
+        return self._one(key, self.raw(key, default), _int, f"an integer in [{lo}, {hi}]",
+                         lambda v: lo <= v <= hi)
+
+    def float(self, key: str, lo: float, hi: float, default: Optional[str] = None) -> float:
+        return self._one(key, self.raw(key, default), float, f"a number in [{lo}, {hi}]",
+                         lambda v: lo <= v <= hi)
+
+    def bool(self, key: str, default: Optional[str] = None) -> bool:
+        return self._one(key, self.raw(key, default), _bool,
+                         "True/true/1/False/false/0", lambda v: True)
+
+    def choice(self, key: str, choices: List[str], default: Optional[str] = None) -> str:
+        value = self.raw(key, default)
+        if value not in choices:
+            raise self._error("unknown value", key, value, ", ".join(choices))
+        return value
+
+    def int_list(self, key: str, lo: int, hi: int) -> List[int]:
+        text = self.raw(key)
+        return [self._one(key, t, _int, f"comma-separated integers in [{lo}, {hi}]",
+                          lambda v: lo <= v <= hi) for t in text.split(",")]
+
+    def float_list(self, key: str, lo: float, hi: float, n: int) -> List[float]:
+        text = self.raw(key)
+        values = [self._one(key, t, float, f"comma-separated numbers in [{lo}, {hi}]",
+                            lambda v: lo <= v <= hi) for t in text.split(",")]
+        return self._per_layer(key, text, values, n)
+
+    def bool_list(self, key: str, n: int) -> List[bool]:
+        text = self.raw(key)
+        values = [self._one(key, t, _bool, "comma-separated True/False", lambda v: True)
+                  for t in text.split(",")]
+        return self._per_layer(key, text, values, n)
+
+    def _per_layer(self, key: str, text: str, values: list, n: int) -> list:
+        if len(values) != n:
+            raise self._error(f"needs one entry per layer ({n} layers)", key, text,
+                              f"{n} comma-separated values")
+        return values
+
+    def reject_unknown(self, prefix: str, known: List[str]) -> None:
+        """An unknown key with our prefix is a typo: name it and list what is allowed."""
+        for key in self.options:
+            if key.startswith(prefix) and key not in known:
+                raise self._error("unknown option", key, str(self.options[key]),
+                                  ", ".join(sorted(known)))
+
+    def reject_all_unknown(self, known: List[str]) -> None:
+        """For classes without a prefix: everything but host keys must be known."""
+        for key in self.options:
+            if key in known or key in HOST_KEYS or key.startswith(HOST_PREFIXES):
+                continue
+            if key.startswith(("lstm_", "gru_", "dnn_", "snn_")):
+                raise self._error("option of another class", key, str(self.options[key]),
+                                  ", ".join(sorted(known)))
+
+
+def _int(text: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _bool(text: str) -> bool:
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def first_epoch_rate(text: str) -> str:
+    """PyTorch-Kaldi rewrites ``*_drop`` values into per-epoch schedules (``0.1*24``);
+    the chunk cfg a class sees holds the current epoch's rate, but accept the schedule."""
+    return ",".join(part.split("|")[0].split("*")[0] for part in text.split(","))
+
+
+@dataclass(frozen=True)
+class SNNOptions:
+    """Options of SNN_traditional / SNN_v1 / SNN_v2 (keys prefixed ``snn_``)."""
+
+    layers: List[int]
+    dropout: List[float]
+    use_batchnorm: List[bool]
+    n_bits: Optional[int]
+    threshold_k: int
+    ema_momentum: float
+    alpha: float
+    beta: float
+    learn_decay: bool
+    input_encoding: str
+    quantizer: str
+    input_bits: Optional[int]
+
+
+SNN_KEYS = [
+    "snn_lay", "snn_drop", "snn_use_batchnorm", "snn_n_bits", "snn_threshold_k",
+    "snn_ema_momentum", "snn_alpha", "snn_beta", "snn_learn_decay",
+    "snn_input_encoding", "snn_quantizer", "snn_input_bits",
+]
+
+
+def parse_snn_options(options: Mapping[str, str], owner: str) -> SNNOptions:
+    r = OptionReader(options, owner)
+    r.reject_unknown("snn_", SNN_KEYS)
+    layers = r.int_list("snn_lay", 1, 100000)
+    n = len(layers)
+    if "snn_drop" in options:
+        drop_text = first_epoch_rate(r.raw("snn_drop"))
+        dropout = OptionReader({"snn_drop": drop_text}, owner).float_list(
+            "snn_drop", 0.0, 0.99, n)
+    else:
+        dropout = [0.0] * n
+    use_bn = r.bool_list("snn_use_batchnorm", n) if "snn_use_batchnorm" in options \
+        else [True] * n
+    bits = r.int("snn_n_bits", 0, 16, default="6")
+    n_bits = None if bits == 0 else bits
+    k = r.int("snn_threshold_k", 0, 65535, default="4")
+    if n_bits is not None and k >= 2**n_bits:
+        raise r._error("threshold above the range", "snn_threshold_k", str(k),
+                       f"an integer in [0, {2**n_bits - 1}] for {n_bits} bits")
+    in_bits = r.int("snn_input_bits", 0, 16, default="8")
+    if in_bits == 1:
+        raise r._error("the signed input encoder needs at least 2 bits", "snn_input_bits",
+                       "1", "0 (off) or 2..16")
+    return SNNOptions(
+        layers=layers,
+        dropout=dropout,
+        use_batchnorm=use_bn,
+        n_bits=n_bits,
+        threshold_k=k,
+        ema_momentum=r.float("snn_ema_momentum", 0.0, 1.0, default="0.1"),
+        alpha=r.float("snn_alpha", 0.0, 1.0, default="1.0"),
+        beta=r.float("snn_beta", 0.0, 1.0, default="0.9"),
+        learn_decay=r.bool("snn_learn_decay", default="False"),
+        input_encoding=r.choice("snn_input_encoding", ["none", "sigma_delta"], "none"),
+        quantizer=r.choice("snn_quantizer", ["paper", "authors"], "paper"),
+        input_bits=None if in_bits == 0 else in_bits,
+    )
+
+
+@dataclass(frozen=True)
+class AuthorsOptions:
+    """Options of the authors' classes (their names, no prefix)."""
+
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    use_bn: bool
+    do_edat: bool
+    n_bits: int
+    threshold: float
+    momentum: float
+    output_size: int
+    learn_tau: bool
+
+
+AUTHORS_KEYS = ["hidden_size", "num_layers", "dropout", "use_bn", "do_edat", "n_bits",
+                "threshold", "momentum", "output_size", "learn_tau"]
+
+
+def parse_authors_options(options: Mapping[str, str], owner: str) -> AuthorsOptions:
+    r = OptionReader(options, owner)
+    r.reject_all_unknown(AUTHORS_KEYS)
+    do_edat = r.bool("do_edat", default="True")
+    n_bits = r.int("n_bits", 2, 16, default="6")
+    threshold = r.float("threshold", 0.0, 65535.0, default="3")
+    if do_edat and threshold >= 2 ** (n_bits - 1):
+        raise r._error("threshold above the range", "threshold", str(threshold),
+                       f"[0, {2 ** (n_bits - 1) - 1}] levels for {n_bits} bits")
+    return AuthorsOptions(
+        hidden_size=r.int("hidden_size", 1, 100000),
+        num_layers=r.int("num_layers", 1, 100),
+        dropout=r.float("dropout", 0.0, 0.99, default="0.0"),
+        use_bn=r.bool("use_bn", default="True"),
+        do_edat=do_edat,
+        n_bits=n_bits,
+        threshold=threshold,
+        momentum=r.float("momentum", 0.0, 1.0, default="0.1"),
+        output_size=r.int("output_size", 1, 10000000),
+        learn_tau=r.bool("learn_tau", default="False"),
+    )
+
+
+def parse_inp_dim(inp_dim, owner: str) -> int:
+    try:
+        value = int(inp_dim)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 1:
+        raise ConfigError(f"{owner}: inp_dim must be a positive integer",
+                          key="inp_dim", value=str(inp_dim), allowed=">= 1")
+    return value
+
+
+def as_dict(options: Mapping[str, str]) -> Dict[str, str]:
+    return {k: str(options[k]) for k in options}
