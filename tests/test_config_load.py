@@ -55,6 +55,7 @@ def test_archs_typed_and_options_are_the_raw_section():
     assert isinstance(lstm.options, configparser.SectionProxy)
     assert lstm.options["lstm_lay"] == "32,32"
     assert lstm.options.parser["exp"]["out_folder"] == "exp/base_ok"
+    assert lstm.options.parser._snn_source_file == str(BASE)  # for the classes' errors
     assert lstm.cls.__name__ == "LSTM"
     assert lstm.proto == "builtin:LSTM.proto"
 

@@ -275,6 +275,8 @@ def read_cfg(path: str, overrides: Sequence[str] = ()) -> configparser.ConfigPar
             parser.read_file(handle, source=path)
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot parse cfg: {_one_line(exc)}", file=path) from None
+    # the SNN classes name the cfg file in their errors when it is recorded here
+    parser._snn_source_file = path  # type: ignore[attr-defined]
     for section, key, value in parse_overrides(overrides):
         if not parser.has_section(section):
             raise ConfigError("override names a section the cfg does not have",
