@@ -286,3 +286,19 @@ def test_sweep_points(path: Path):
     assert a1["snn_n_bits"] == bits and a1["snn_threshold_k"] == "0"
     assert a1["snn_lay"] == f"{units},{units}"
     assert a1["arch_class"] == "SNN_v2"
+
+
+@pytest.mark.parametrize("name", ["TIMIT_SNN_v2_b1_w1x", "TIMIT_SNN_v2_b3_w1p5x",
+                                  "TIMIT_SNN_v2_b6_w2x", "TIMIT_SNN_v2_bfull_w3x"])
+def test_sweep_points_build(name):
+    if not _has_class("pytorch_kaldi_snn.pytorch_kaldi", "SNN_v2"):
+        pytest.skip("SNN_v2 is not in the package yet")
+    from pytorch_kaldi_snn.pytorch_kaldi import SNN_v2
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(REPO / "cfg" / "sweeps" / f"{name}.cfg")
+    section = cfg["architecture1"]
+    section["use_cuda"] = "False"
+    section["to_do"] = "train"
+    net = SNN_v2(section, 40)
+    assert net.out_dim == int(section["snn_lay"].split(",")[-1])
