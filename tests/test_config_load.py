@@ -182,3 +182,12 @@ def test_counts_file_instead_of_a_label(tmp_path):
         "normalize_with_counts_from = lab_cd", "normalize_with_counts_from = lab_x"))
     with pytest.raises(ConfigError, match="neither a label stream nor a count file"):
         load_config(str(path))
+
+
+def test_authors_proto_name_resolves_to_ours(tmp_path):
+    ours = REPO / "proto" / "ImprovedSpikingModelV2.proto"
+    if not ours.is_file():
+        pytest.skip("the authors' class protos are not in the repository yet")
+    found = cfg_protos.resolve_proto("proto/ImprovedSpikingModel.proto",
+                                     str(tmp_path / "a.cfg"))
+    assert found == str(ours)

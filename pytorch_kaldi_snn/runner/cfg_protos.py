@@ -128,6 +128,11 @@ BUILTIN: dict[str, object] = {
 }
 
 
+# The authors' cfgs name one proto for both improved models; ours has one per class
+# (same keys), so their cfgs run with only arch_library changed.
+AUTHORS_ALIASES = {"ImprovedSpikingModel.proto": "ImprovedSpikingModelV2.proto"}
+
+
 def search_roots(cfg_path: str | None) -> list[Path]:
     """Folders a relative proto path is tried against, in order."""
     roots: list[Path] = [Path.cwd()]
@@ -157,11 +162,17 @@ def resolve_path(path: str, cfg_path: str | None) -> str | None:
 
 
 def resolve_proto(path: str, cfg_path: str | None) -> str | None:
-    """Like :func:`resolve_path`, falling back to ``builtin:<name>`` for upstream's
-    protos; None when nothing matches."""
+    """Like :func:`resolve_path`, then the authors' proto names
+    (:data:`AUTHORS_ALIASES`), then ``builtin:<name>`` for upstream's protos; None when
+    nothing matches."""
     found = resolve_path(path, cfg_path)
     if found is not None:
         return found
+    alias = AUTHORS_ALIASES.get(os.path.basename(path))
+    if alias is not None:
+        found = resolve_path(os.path.join(os.path.dirname(path), alias), cfg_path)
+        if found is not None:
+            return found
     name = os.path.basename(path)
     return BUILTIN_PREFIX + name if name in BUILTIN else None
 
