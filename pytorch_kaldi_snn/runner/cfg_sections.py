@@ -86,6 +86,12 @@ def build_config(path: str, parser: configparser.ConfigParser) -> C.ExperimentCo
     forward = _forward(path, parser, model, datasets) \
         if parser.has_section("forward") else None
     decoding = _decoding(path, parser) if parser.has_section("decoding") else None
+    if forward is not None and decoding is None and any(
+            v.strip() in _TRUE for v in forward.require_decoding.split(",")):
+        raise ConfigError("require_decoding is True but the cfg has no [decoding] "
+                          "section", file=path, section="forward",
+                          key="require_decoding", value=forward.require_decoding,
+                          allowed="a [decoding] section, or require_decoding=False")
     return C.ExperimentConfig(
         path=path, parser=parser, exp=exp, datasets=datasets, data_use=data_use,
         batches=batches, archs=archs, model=model, forward=forward, decoding=decoding,
