@@ -191,3 +191,15 @@ def test_authors_proto_name_resolves_to_ours(tmp_path):
     found = cfg_protos.resolve_proto("proto/ImprovedSpikingModel.proto",
                                      str(tmp_path / "a.cfg"))
     assert found == str(ours)
+
+
+def test_a_thin_cfg_proto_does_not_let_missing_keys_through(tmp_path):
+    thin = tmp_path / "thin.proto"
+    thin.write_text("[cfg_proto]\ncfg_proto=path\ncfg_proto_chunk=path\n"
+                    "[exp]\nout_folder=str\n")
+    path = tmp_path / "thin.cfg"
+    path.write_text(BASE.read_text()
+                    .replace("cfg_proto = proto/global.proto", f"cfg_proto = {thin}")
+                    .replace("seed = 1234\n", ""))
+    with pytest.raises(ConfigError, match="seed: mandatory key is missing"):
+        load_config(str(path))

@@ -116,14 +116,16 @@ def _check_cfg_proto(path: str, parser: configparser.ConfigParser) -> dict[str, 
         resolved[key] = found
     glob = cfg_protos.read_sections(resolved["cfg_proto"])
     for name in parser.sections():
-        kind = section_kind(name)
-        proto = glob.get(kind or "")
-        if proto is None:
-            continue
-        # paths are resolved later (relative to the checkout); upstream lets cmd be empty
-        proto = {k: v for k, v in proto.items() if v != "path"
-                 and not (k == "cmd" and parser[name].get(k) == "")}
-        check_section(parser[name], proto, file=path, section_name=name)
+        kind = section_kind(name) or ""
+        # the cfg's own global proto, then ours (what this reader relies on)
+        for table in (glob, cfg_protos.GLOBAL):
+            proto = table.get(kind)
+            if proto is None:
+                continue
+            # paths are resolved later (relative to the checkout); cmd may be empty
+            proto = {k: v for k, v in proto.items() if v != "path"
+                     and not (k == "cmd" and parser[name].get(k) == "")}
+            check_section(parser[name], proto, file=path, section_name=name)
     for kind in glob:
         if kind in ("dataset", "architecture", "forward", "decoding"):
             continue
