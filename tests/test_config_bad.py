@@ -78,3 +78,26 @@ def test_run_exp_shim_exits_nonzero(tmp_path):
     assert proc.returncode != 0
     assert "unknown architecture 'GRU_layers'" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_single_line_mutation_gives_a_config_error_or_loads(tmp_path):
+    """Delete each line of base_ok.cfg, or set its value to '', 'x', '-1', '1.5',
+    'True', '0': load_config must either accept the cfg or raise ConfigError, never
+    crash with another exception (about 800 variants, a few seconds)."""
+    base = (HERE / "base_ok.cfg").read_text().splitlines()
+    variants = []
+    for i, line in enumerate(base):
+        variants.append(base[:i] + base[i + 1:])
+        if "=" in line:
+            key = line.split("=")[0]
+            variants += [base[:i] + [f"{key}= {v}"] + base[i + 1:]
+                         for v in ("", "x", "-1", "1.5", "True", "0")]
+    path = tmp_path / "variant.cfg"
+    rejected = 0
+    for lines in variants:
+        path.write_text("\n".join(lines) + "\n")
+        try:
+            load_config(str(path))
+        except ConfigError:
+            rejected += 1
+    assert rejected > len(variants) // 2

@@ -102,7 +102,14 @@ def arch_config(path: str, s: configparser.SectionProxy, n_epochs: int) -> ArchC
     opt_resolved = cfg_protos.resolve_proto(f"proto/{opt}.proto", path)
     opt_proto = cfg_protos.proto_table(opt_resolved or f"builtin:{opt}.proto")
     check_section(s, opt_proto, file=path, section_name=s.name)
-    opt_options = {k: typed_option(t, s[k]) for k, t in opt_proto.items()}
+    opt_options = {}
+    for key, type_str in opt_proto.items():
+        try:
+            opt_options[key] = typed_option(type_str, s[key])
+        except ValueError:
+            raise ConfigError(f"not a valid {type_str.split('(')[0]}", file=path,
+                              section=s.name, key=key, value=s[key],
+                              allowed=type_str) from None
 
     check_drop_keys(path, s, n_epochs)
     lr = schedule(s["arch_lr"], n_epochs, float, file=path, section=s.name,

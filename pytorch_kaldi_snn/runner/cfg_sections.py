@@ -122,9 +122,10 @@ def _check_cfg_proto(path: str, parser: configparser.ConfigParser) -> dict[str, 
             proto = table.get(kind)
             if proto is None:
                 continue
-            # paths are resolved later (relative to the checkout); cmd may be empty
-            proto = {k: v for k, v in proto.items() if v != "path"
-                     and not (k == "cmd" and parser[name].get(k) == "")}
+            # paths only need a value here: they are resolved later, relative to
+            # the checkout; cmd may be empty (upstream's check_field)
+            proto = {k: ("str" if v == "path" else v) for k, v in proto.items()
+                     if not (k == "cmd" and parser[name].get(k) == "")}
             check_section(parser[name], proto, file=path, section_name=name)
     for kind in glob:
         if kind in ("dataset", "architecture", "forward", "decoding"):
