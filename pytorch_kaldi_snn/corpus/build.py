@@ -1,0 +1,252 @@
+"""Build the demo corpus: synthesise, degrade, extract features, write a Kaldi layout.
+
+Layout under ``out_dir``::
+
+    wav/<utt>.wav                       16 kHz 16-bit audio
+    data/{train,dev,test}/              wav.scp text utt2spk spk2utt feats.scp cmvn.scp
+                                        text_phones phone_times.txt (13-dim MFCC)
+    data/{train,dev,test}_fbank/        the same with 40-dim fbank features
+    data/local/dict/                    lexicon.txt silence_phones.txt ...
+    data/lang/                          from pytorch_kaldi_snn.kaldi.lang, when present
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import shutil
+import wave
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from pytorch_kaldi_snn.corpus import audio, vocab
+from pytorch_kaldi_snn.corpus.espeak import SIL, Espeak
+from pytorch_kaldi_snn.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+VOICE = "en-us"  # one accent: phone names must agree across speakers
+SPLIT_VARIANTS = {
+    "train": ["m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3"],
+    "dev": ["m6", "f4"],
+    "test": ["m7", "f5"],
+}
+PITCHES = (30, 45, 60, 75)
+RATES = (130, 150, 170, 190)
+
+
+@dataclass(frozen=True)
+class Size:
+    speakers: Dict[str, int]
+    utts_per_speaker: Dict[str, int]
+
+
+SIZES = {
+    "tiny": Size({"train": 6, "dev": 2, "test": 2}, {"train": 8, "dev": 5, "test": 5}),
+    "small": Size({"train": 32, "dev": 4, "test": 6}, {"train": 30, "dev": 20, "test": 20}),
+    "large": Size({"train": 96, "dev": 8, "test": 12},
+                  {"train": 200, "dev": 60, "test": 60}),
+}
+FRAME_RATE = 100
+MARKER = ".corpus_done.json"
+
+
+def speakers_for(split: str, n: int, rng: random.Random) -> List[Tuple[str, str, int, int]]:
+    """Disjoint speakers: (id, voice, pitch, words per minute)."""
+    combos = [(v, p, r) for v in SPLIT_VARIANTS[split] for p in PITCHES for r in RATES]
+    rng.shuffle(combos)
+    if n > len(combos):
+        raise ConfigError(f"at most {len(combos)} {split} speakers available",
+                          key="size", value=str(n))
+    return [(f"{v}p{p}r{r}", f"{VOICE}+{v}", p, r) for v, p, r in sorted(combos[:n])]
+
+
+def _job_seed(seed: int, utt: str) -> int:
+    return zlib.crc32(f"{seed}:{utt}".encode())
+
+
+def synthesize_job(job: dict) -> dict:
+    """Worker: one utterance from text and speaker to audio, features and timings."""
+    utt = Espeak.get().synthesize(" ".join(job["words"]), job["voice"], job["wpm"],
+                                  job["pitch"])
+    clean = audio.to_16k(utt.audio, utt.rate)
+    rng = np.random.default_rng(job["seed"])
+    samples = audio.to_int16(audio.degrade(clean, rng, audio.Degradation()))
+    mfcc = audio.mfcc(samples)
+    fbank = audio.fbank(samples)
+    n = len(mfcc)
+    scale = FRAME_RATE / utt.rate
+    phones = [(p, int(round(s * scale))) for p, s in utt.phones]
+    if not phones or phones[0][1] > 0:
+        phones.insert(0, (SIL, 0))
+    times = []
+    for i, (p, start) in enumerate(phones):
+        end = phones[i + 1][1] if i + 1 < len(phones) else n
+        start, end = min(start, n), min(end, n)
+        if end <= start:
+            continue
+        if times and times[-1][0] == p == SIL:
+            times[-1] = (SIL, times[-1][1], end)
+        else:
+            times.append((p, start, end))
+    word_starts = [s for _, s in utt.words]
+    pron = []
+    for wi, (w, s) in enumerate(utt.words):
+        e = word_starts[wi + 1] if wi + 1 < len(word_starts) else 1 << 60
+        pron.append([p for p, ps in utt.phones if s <= ps < e and p != SIL])
+    return {"id": job["id"], "samples": samples, "mfcc": mfcc, "fbank": fbank,
+            "times": times, "pron": pron, "words": job["words"]}
+
+
+def _plan(size: Size, seed: int) -> Dict[str, List[dict]]:
+    rng = random.Random(seed)
+    plan = {}
+    for split in ("train", "dev", "test"):
+        jobs = []
+        for spk, voice, pitch, wpm in speakers_for(split, size.speakers[split], rng):
+            for i in range(size.utts_per_speaker[split]):
+                utt_id = f"{spk}_{split}{i:04d}"
+                words = vocab.sample_sentence(random.Random(_job_seed(seed, utt_id)))
+                jobs.append({"id": utt_id, "spk": spk, "voice": voice, "pitch": pitch,
+                             "wpm": wpm, "words": words, "seed": _job_seed(seed, utt_id)})
+        plan[split] = sorted(jobs, key=lambda j: j["id"])
+    return plan
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(audio.SAMPLE_RATE)
+        w.writeframes(samples.tobytes())
+
+
+def _write_lines(path: Path, lines: List[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def _write_split(root: Path, split: str, jobs: List[dict], results: Dict[str, dict]):
+    import kaldiio
+
+    for suffix, key in (("", "mfcc"), ("_fbank", "fbank")):
+        d = root / "data" / f"{split}{suffix}"
+        d.mkdir(parents=True, exist_ok=True)
+        wav_dir = root / "wav"
+        _write_lines(d / "wav.scp", [f"{j['id']} {wav_dir / (j['id'] + '.wav')}"
+                                     for j in jobs])
+        _write_lines(d / "text", [f"{j['id']} {' '.join(j['words'])}" for j in jobs])
+        _write_lines(d / "utt2spk", [f"{j['id']} {j['spk']}" for j in jobs])
+        spk2utt = defaultdict(list)
+        for j in jobs:
+            spk2utt[j["spk"]].append(j["id"])
+        _write_lines(d / "spk2utt", [f"{s} {' '.join(u)}" for s, u in sorted(spk2utt.items())])
+        _write_lines(d / "text_phones", [
+            f"{j['id']} " + " ".join(p for p, _, _ in results[j["id"]]["times"])
+            for j in jobs])
+        _write_lines(d / "phone_times.txt", [
+            f"{j['id']} {s} {e} {p}" for j in jobs for p, s, e in results[j["id"]]["times"]])
+        with kaldiio.WriteHelper(f"ark,scp:{d / 'feats.ark'},{d / 'feats.scp'}") as w:
+            for j in jobs:
+                w(j["id"], results[j["id"]][key])
+        with kaldiio.WriteHelper(f"ark,scp:{d / 'cmvn.ark'},{d / 'cmvn.scp'}") as w:
+            for s, utts in sorted(spk2utt.items()):
+                w(s, audio.cmvn_stats([results[u][key] for u in utts]))
+
+
+def _write_dict(root: Path, results: Dict[str, dict], train_ids: List[str]) -> None:
+    """Lexicon from the synthesiser itself: the most frequent connected-speech
+    pronunciation of each word in the training set, isolated-word synthesis otherwise."""
+    seen = defaultdict(Counter)
+    for u in train_ids:
+        r = results[u]
+        for w, pron in zip(r["words"], r["pron"]):
+            if pron:
+                seen[w][" ".join(pron)] += 1
+    engine = Espeak.get()
+    lexicon = {}
+    for w in vocab.all_words():
+        if seen[w]:
+            lexicon[w] = seen[w].most_common(1)[0][0]
+        else:
+            u = engine.synthesize(w, f"{VOICE}+m1", 160, 50)
+            pron = [p for p, _ in u.phones if p != SIL]
+            if not pron:
+                raise ConfigError("espeak gave no phones for a vocabulary word", value=w)
+            lexicon[w] = " ".join(pron)
+    phones = sorted({p for pr in lexicon.values() for p in pr.split()} |
+                    {p for r in results.values() for p, _, _ in r["times"]} - {SIL})
+    d = root / "data" / "local" / "dict"
+    d.mkdir(parents=True, exist_ok=True)
+    _write_lines(d / "lexicon.txt", ["!SIL SIL"] + [f"{w} {p}" for w, p in sorted(lexicon.items())])
+    _write_lines(d / "silence_phones.txt", [SIL])
+    _write_lines(d / "optional_silence.txt", [SIL])
+    _write_lines(d / "nonsilence_phones.txt", phones)
+    _write_lines(d / "extra_questions.txt", [])
+
+
+def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Path:
+    """Build (or reuse) the demo corpus in ``out_dir``; returns its path.
+
+    A finished corpus has a marker file with its parameters; a rerun with the same
+    parameters returns at once. The corpus is built in a temporary folder and renamed
+    when complete, so an interrupted build leaves nothing half-written.
+    """
+    if size not in SIZES:
+        raise ConfigError("unknown corpus size", key="size", value=size,
+                          allowed=", ".join(SIZES))
+    out = Path(out_dir)
+    params = {"size": size, "seed": int(seed), "version": 1,
+              "degradation": asdict(audio.Degradation())}
+    marker = out / MARKER
+    if marker.is_file() and json.loads(marker.read_text()).get("params") == params:
+        logger.info("corpus already built in %s", out)
+        return out
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError("output folder exists and is not a finished corpus with these "
+                          "parameters; remove it or choose another", value=str(out))
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "wav").mkdir(parents=True)
+    plan = _plan(SIZES[size], seed)
+    jobs = [j for split in plan.values() for j in split]
+    results = {}
+    from tqdm import tqdm
+
+    ctx = mp.get_context("fork")
+    with ctx.Pool(max(1, nj)) as pool:
+        for r in tqdm(pool.imap(synthesize_job, jobs, chunksize=4), total=len(jobs),
+                      desc=f"synthesising {size} corpus", disable=None):
+            _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
+            results[r["id"]] = r
+    wav_final = out / "wav"
+    for split, split_jobs in plan.items():
+        _write_split(tmp, split, split_jobs, results)
+    _write_dict(tmp, results, [j["id"] for j in plan["train"]])
+    # wav.scp must point at the final location.
+    for scp in (tmp / "data").glob("*/wav.scp"):
+        scp.write_text(scp.read_text().replace(str(tmp / "wav"), str(wav_final.resolve())))
+    for scp in (tmp / "data").glob("*/*.scp"):
+        scp.write_text(scp.read_text().replace(str(tmp), str(out.resolve())))
+    try:
+        from pytorch_kaldi_snn.kaldi.lang import prepare_lang
+    except ImportError:
+        logger.info("pytorch_kaldi_snn.kaldi.lang not available: data/lang not built")
+    else:
+        prepare_lang(tmp / "data" / "local" / "dict", tmp / "data" / "lang")
+    n_frames = sum(len(r["mfcc"]) for r in results.values())
+    (tmp / MARKER).write_text(json.dumps({"params": params, "utterances": len(results),
+                                          "hours": n_frames / FRAME_RATE / 3600}))
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+    logger.info("demo corpus (%s, %d utterances, %.2f h) written to %s", size,
+                len(results), n_frames / FRAME_RATE / 3600, out)
+    return out
