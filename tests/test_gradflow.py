@@ -49,12 +49,3 @@ def test_cli_writes_csv_and_png(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert "traditional" in capsys.readouterr().out
     assert cli.main(["grad-flow", "--out", str(tmp_path), "--models", "rnn"]) == 1
 
-
-def test_analysis_spike_levels_and_straight_through() -> None:
-    import torch
-
-    v = torch.tensor([-0.2, 0.05, 0.3, 0.99, 1.5], requires_grad=True)
-    y = gradflow.spike(v, n_bits=3, k=1)  # step 1/8, nothing at or below 1/8
-    assert y.tolist() == [0.0, 0.0, 0.25, 0.875, 0.875]
-    y.sum().backward()
-    assert v.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]

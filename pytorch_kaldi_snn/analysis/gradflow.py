@@ -15,8 +15,8 @@ the gate saturates (``forget_bias`` shifts the gate's pre-activation to show tha
 
 Layers are built at random initialisation in eval mode (batch norm with its initial
 running statistics is the identity; no dropout), full precision or ``n_bits`` bits.
-The spiking layers are restated here from the paper's equations (a few lines, so the
-analysis stands on its own); LSTM and GRU are torch's.
+The spiking layers are the package's ``nn.SpikingLayer`` (its reference ``run``, which
+returns the final state); LSTM and GRU are torch's.
 """
 
 from __future__ import annotations
@@ -80,64 +80,27 @@ def _dense_final_state(model: str, input_size: int, hidden_size: int) -> Callabl
     return final
 
 
-class _StraightThroughSpike(torch.autograd.Function):
-    """Eq. 22 forward, identity gradient inside [0, b] (straight-through)."""
-
-    @staticmethod
-    def forward(ctx, v: torch.Tensor, b: float, n_bits: int, k: int) -> torch.Tensor:
-        step = b / 2**n_bits
-        q = torch.clamp(torch.floor(v / step), max=2**n_bits - 1) * step
-        ctx.save_for_backward(v)
-        ctx.b = b
-        return torch.where(v > k * step, q, torch.zeros_like(v))
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (v,) = ctx.saved_tensors
-        inside = (v >= 0) & (v <= ctx.b)
-        return grad * inside.to(grad.dtype), None, None, None
-
-
-def spike(v: torch.Tensor, n_bits: int | None, k: int, b: float = 1.0) -> torch.Tensor:
-    """Multi-bit spike (Eq. 22) with range ``b``; ``n_bits=None``: relu."""
-    if n_bits is None:
-        return torch.relu(v)
-    return _StraightThroughSpike.apply(v, b, n_bits, k)
-
-
 def _spiking_final_state(
     model: str, input_size: int, hidden_size: int, *, n_bits: int | None, k: int,
     beta: float, forget_bias: float,
 ) -> Callable:
-    """I[T-1] of one freshly initialised layer, paper Eq. 7-9 / 16-18 / 19-21.
+    """I[T-1] of a fresh ``nn.SpikingLayer`` (its reference ``run``), in eval mode.
 
-    Glorot input weights, orthogonal recurrent weights, alpha = 1, reset by
-    subtraction, no bias; batch norm at initialisation in eval mode is the identity
-    and is left out. Only v2 lets the spikes reach the current (through its gates).
+    ``forget_bias`` is written into the batch-norm shift of the forget-gate half
+    (v1/v2), i.e. added to the gate's pre-activation.
     """
-    gates = 1 if model == "traditional" else 2
-    w = torch.empty(input_size, gates * hidden_size)
-    nn.init.xavier_uniform_(w)
-    u = torch.empty(2 * hidden_size, hidden_size)
-    nn.init.orthogonal_(u)
-    u = u.t().contiguous()  # [H, 2H]: forget half, then candidate half
+    from pytorch_kaldi_snn.nn import MultiBitSpike, SpikingLayer
+
+    layer = SpikingLayer(
+        input_size, hidden_size, model, MultiBitSpike(n_bits=n_bits, k=k), beta=beta
+    ).eval()
+    if forget_bias and model != "traditional":
+        with torch.no_grad():
+            shift = layer.bn.bias if layer.bn is not None else layer.w_in.bias
+            shift[:hidden_size] += forget_bias
 
     def final(x: torch.Tensor) -> torch.Tensor:
-        pre = x @ w
-        zeros = x.new_zeros(x.shape[1], hidden_size)
-        i, v, y = zeros, zeros, zeros
-        for pre_t in pre.unbind(0):
-            if model == "traditional":
-                i = beta * i + pre_t
-            else:
-                if model == "v2":
-                    pre_t = pre_t + y @ u
-                f_pre, c_pre = pre_t.chunk(2, dim=-1)
-                f = torch.sigmoid(f_pre + forget_bias)
-                i = f * i + (1 - f) * torch.relu(c_pre)
-            v = v + i - y
-            y = spike(v, n_bits, k)
-        return i
+        return layer.run(x)[1].i
 
     return final
 
