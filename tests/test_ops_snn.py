@@ -39,3 +39,28 @@ def test_stack_table1_row() -> None:
     assert [d["kind"] for d in s["layers"] if d["role"] == "recurrent"] == ["v2", "v2"]
     assert 0.0 <= s["table1"]["zero_outputs_pct"] <= 100.0
     assert 0.0 < s["table1"]["mults_vs_lstm"] < 2.0
+
+
+def test_snn_v2_from_cfg_writes_counts_in_forward_stage(tmp_path) -> None:
+    import configparser
+    import json
+    from pathlib import Path
+
+    from pytorch_kaldi_snn.pytorch_kaldi import SNN_v2
+
+    cfg = Path(__file__).resolve().parents[1] / "cfg" / "TIMIT_SNN_v2.cfg"
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(cfg)
+    info = tmp_path / "exp_files" / "forward_TIMIT_test_ep23_ck0.info"
+    cp["exp"]["out_folder"], cp["exp"]["out_info"] = str(tmp_path), str(info)
+    section = cp["architecture1"]
+    section["to_do"], section["use_cuda"] = "forward", "False"
+    net = SNN_v2(section, 40).eval()
+    with torch.no_grad():
+        y = net(torch.randn(30, 1, 40))
+    data = json.loads((tmp_path / "exp_files" / "forward_TIMIT_test_ep23_ops.json")
+                      .read_text())
+    summary = data["sections"]["architecture1"]["summary"]
+    assert summary["frames"] == 30
+    last = [d for d in summary["layers"] if d["role"] == "recurrent"][-1]
+    assert last["out_events"] == int((y != 0).sum())
