@@ -31,7 +31,6 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from typing_extensions import Self
 
 from pytorch_kaldi_snn.ops import costs
 from pytorch_kaldi_snn.ops.costs import Cost
@@ -376,7 +375,7 @@ class OpCounter:
         """The layer records in model order."""
         return list(self.layers.values())
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> OpCounter:  # noqa: PYI034 - no typing_extensions dependency
         return self.attach()
 
     def __exit__(self, *exc: object) -> None:
