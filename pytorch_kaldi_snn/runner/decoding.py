@@ -11,7 +11,6 @@ dataset's ``lab_graph`` (HCLG folder), ``lab_folder`` (alignment dir with the mo
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import logging
@@ -39,7 +38,12 @@ from pytorch_kaldi_snn.runner.distributed import DistContext
 from pytorch_kaldi_snn.runner.experiment import Nets
 from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
 from pytorch_kaldi_snn.runner.kaldi_script import run_decoding_script, script_path
-from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
+from pytorch_kaldi_snn.runner.labels import (
+    count_labels,
+    find_kaldi_function,
+    log_priors,
+    read_counts,
+)
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
 logger = logging.getLogger(__name__)
@@ -186,16 +190,9 @@ def _labels_for(batch, table: Mapping[str, np.ndarray]) -> torch.Tensor:
 
 
 def _kaldi_api(name: str):
-    for module_name in ("pytorch_kaldi_snn.kaldi", "pytorch_kaldi_snn.kaldi.decode",
-                        "pytorch_kaldi_snn.kaldi.score"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn
-    return None
+    return find_kaldi_function(name, ("pytorch_kaldi_snn.kaldi",
+                                      "pytorch_kaldi_snn.kaldi.decode",
+                                      "pytorch_kaldi_snn.kaldi.score"))
 
 
 def _call(fn, **kwargs):

@@ -64,11 +64,21 @@ def parse_lab_opts(text: str, *, section: str = "dataset",
 
 
 def _find_reader(name: str) -> Callable | None:
-    for module_name in _READER_MODULES:
+    return find_kaldi_function(name, _READER_MODULES)
+
+
+def find_kaldi_function(name: str, modules: tuple[str, ...]) -> Callable | None:
+    """The first callable ``name`` in ``modules`` (absent modules are skipped; a module
+    that exists but fails to import raises DataError with the cause)."""
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # no such module: try the next place
+            raise DataError(f"{module_name} failed to import: {exc}") from exc
+        except ImportError as exc:
+            raise DataError(f"{module_name} failed to import: {exc}") from exc
         fn = getattr(module, name, None)
         if callable(fn):
             return fn
