@@ -11,7 +11,6 @@ dataset's ``lab_graph`` (HCLG folder), ``lab_folder`` (alignment dir with the mo
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -195,14 +194,6 @@ def _kaldi_api(name: str):
                                       "pytorch_kaldi_snn.kaldi.score"))
 
 
-def _call(fn, **kwargs):
-    """Call ``fn`` with the keyword arguments it accepts."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(**kwargs)
-    return fn(**{k: v for k, v in kwargs.items() if k in params})
-
-
 _WER = re.compile(r"%WER\s+([0-9.]+)")
 
 
@@ -233,14 +224,10 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
                        " skipping decoding of %s", data)
         return None
     dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
-    options = dict(plan.decoding or {})
-    _call(decode, loglikes=arks, ark_paths=arks, graph_dir=lab.graph,
-          ali_dir=ali_dir, model_dir=ali_dir, out_dir=dec_dir,
-          decode_dir=dec_dir, data_dir=lab.data_folder, options=options, **{
-              k: _number(v) for k, v in options.items()
-              if k in ("beam", "latbeam", "acwt", "max_active", "min_active")})
-    _call(score, decode_dir=dec_dir, data_dir=lab.data_folder,
-          lang_or_graph=lab.graph, graph_dir=lab.graph)
+    options = {k: _number(v) for k, v in (plan.decoding or {}).items()
+               if k in ("beam", "max_active", "min_active", "acwt", "latbeam")}
+    decode(arks, lab.graph, dec_dir, **options)
+    score(dec_dir, lab.data_folder)
     line = str(best(dec_dir)).strip()
     match = _WER.search(line)
     if not match:
