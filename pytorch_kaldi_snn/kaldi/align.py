@@ -66,7 +66,7 @@ def _model_phones(lang_dir: Path):
 
 def _align_one(utt: str):
     model, feats, chains = _WORK["model"], _WORK["feats"], _WORK["chains"]
-    ll = model.log_likelihoods(feats[utt])
+    ll = model.log_likelihoods(feats[utt], chains[utt])
     try:
         return utt, hmm.viterbi_chain(ll, chains[utt], model.log_stay, model.log_move)[0]
     except ValueError:
@@ -99,7 +99,7 @@ def _transitions(ali: Dict[str, np.ndarray], num_pdfs: int):
 
 
 def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0,
-                         num_iters: int = 8, max_gauss: int = 4) -> Path:
+                         num_iters: int = 6, max_gauss: int = 4) -> Path:
     """Flat start, EM with Viterbi realignment, Gaussian splitting; writes exp_dir.
 
     Deterministic (no random initialisation); ``seed`` is kept for the API.

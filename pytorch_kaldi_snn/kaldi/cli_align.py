@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", help="align with this existing model instead of "
                         "training one (e.g. dev/test with the train model)")
     parser.add_argument("--nj", type=int, default=2, help="worker processes")
-    parser.add_argument("--iters", type=int, default=8, help="EM iterations")
+    parser.add_argument("--iters", type=int, default=6, help="EM iterations")
     parser.add_argument("--max-gauss", type=int, default=4,
                         help="Gaussians per HMM state after mixing up")
 

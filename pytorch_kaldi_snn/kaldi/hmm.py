@@ -47,18 +47,31 @@ class MonophoneModel:
     def pdf_to_phone_id(self) -> np.ndarray:
         return np.repeat(np.asarray(self.phone_ids), NUM_STATES)
 
-    def log_likelihoods(self, x: np.ndarray) -> np.ndarray:
-        """``[T, num_pdfs]`` log p(x_t | pdf)."""
-        inv = 1.0 / self.variances  # [P, M, D]
-        const = -0.5 * (np.log(self.variances).sum(-1) + x.shape[1] * _LOG2PI)  # [P, M]
-        # Quadratic form expanded so it is three matmuls instead of a [T,P,M,D] tensor.
-        x2 = (x**2) @ inv.reshape(-1, x.shape[1]).T  # [T, P*M]
-        xm = x @ (self.means * inv).reshape(-1, x.shape[1]).T
-        mm = ((self.means**2) * inv).sum(-1).reshape(-1)
-        ll = const.reshape(-1) - 0.5 * (x2 - 2 * xm + mm) + self.log_weights.reshape(-1)
-        ll = ll.reshape(len(x), self.num_pdfs, -1)
-        top = ll.max(-1, keepdims=True)
-        return (top[..., 0] + np.log(np.exp(ll - top).sum(-1))).astype(np.float32)
+    def log_likelihoods(self, x: np.ndarray, pdfs: "np.ndarray | None" = None) -> np.ndarray:
+        """``[T, num_pdfs]`` log p(x_t | pdf) (only the columns ``pdfs`` are filled,
+        the others are -inf, when ``pdfs`` is given)."""
+        sel = np.arange(self.num_pdfs) if pdfs is None else np.unique(pdfs)
+        means = self.means[sel].astype(np.float32)
+        var = self.variances[sel].astype(np.float32)
+        x = x.astype(np.float32)
+        d = x.shape[1]
+        inv = 1.0 / var  # [P, M, D]
+        const = -0.5 * (np.log(var).sum(-1) + d * _LOG2PI) + self.log_weights[sel]
+        # The quadratic form expanded into matmuls instead of a [T, P, M, D] tensor.
+        x2 = (x**2) @ inv.reshape(-1, d).T
+        xm = x @ (means * inv).reshape(-1, d).T
+        mm = ((means**2) * inv).sum(-1).reshape(-1)
+        ll = (const.reshape(-1) - 0.5 * (x2 - 2 * xm + mm)).reshape(len(x), len(sel), -1)
+        if ll.shape[-1] == 1:
+            out_sel = ll[..., 0]
+        else:
+            top = ll.max(-1, keepdims=True)
+            out_sel = top[..., 0] + np.log(np.exp(ll - top).sum(-1))
+        if pdfs is None:
+            return out_sel.astype(np.float32)
+        out = np.full((len(x), self.num_pdfs), -np.inf, dtype=np.float32)
+        out[:, sel] = out_sel
+        return out
 
     def save(self, path) -> None:
         path = Path(path)
