@@ -1,0 +1,24 @@
+# Kaldi-style option parsing, written for this project: every variable defined before
+# sourcing this file can be set with --name value (dashes map to underscores).
+# Define help_message before sourcing it; --help prints it and exits 0.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --help|-h)
+      printf '%s\n' "${help_message:-no help}"
+      exit 0 ;;
+    --*=*)
+      name="${1%%=*}"; value="${1#*=}"; shift ;;
+    --*)
+      name="$1"
+      if [ $# -lt 2 ]; then echo "$0: option $1 needs a value" >&2; exit 1; fi
+      value="$2"; shift 2 ;;
+    *)
+      break ;;
+  esac
+  var="${name#--}"; var="${var//-/_}"
+  if [ -z "${!var+x}" ]; then
+    echo "$0: unknown option $name (see --help)" >&2
+    exit 1
+  fi
+  printf -v "$var" '%s' "$value"
+done

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The demo: synthesised corpus -> monophone alignments -> phone/word graphs ->
+# SNN (or LSTM/GRU) training with our runner -> forward -> decoding -> PER, WER and
+# the Table-1 row. Runs on 2 CPU cores in a few minutes; installs what it needs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+stage=0
+stop_stage=100
+size=small
+arch=v2
+all=false
+seeds=1
+epochs=8
+nj=2
+dir=exp/demo
+use_cuda=False
+help_message="Usage: bash recipes/demo/run.sh [options]
+  --stage N        first stage to run (default 0)
+  --stop-stage N   last stage to run (default 100)
+                   0 install, 1 corpus, 2 alignments, 3 graphs,
+                   4 train + forward + phone decoding (PER), 5 word decoding (WER),
+                   6 report
+  --size S         demo corpus size: tiny | small | large (default small)
+  --arch A         lstm | gru | trad | v1 | v2 (default v2)
+  --all B          true: train all five architectures (default false)
+  --seeds N        with --all: seeds per architecture (default 1)
+  --epochs N       training epochs (default 8)
+  --nj N           parallel jobs for alignment and decoding (default 2)
+  --dir D          working folder (default exp/demo, relative to the repository)
+  --use-cuda B     True to train on the GPU (default False)
+Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
+decode folders under <dir>/<arch>_seed<N>/."
+
+. "$ROOT/recipes/common/parse_options.sh"
+. "$ROOT/recipes/common/log.sh"
+cd "$ROOT"
+case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
+case "$arch" in lstm|gru|trad|v1|v2) ;; *)
+  echo "$0: --arch must be lstm, gru, trad, v1 or v2 (got $arch)" >&2; exit 1 ;; esac
+case "$size" in tiny|small|large) ;; *)
+  echo "$0: --size must be tiny, small or large (got $size)" >&2; exit 1 ;; esac
+
+corpus="$dir/corpus"
+data="$corpus/data"
+mkdir -p "$dir"
+SECONDS=0
+stage_start=0
+begin() { stage_start=$SECONDS; log "stage $1: $2"; }
+end() { log "stage $1 done in $((SECONDS - stage_start)) s"; touch "$dir/.stage$1.$2.done"; }
+done_before() { [ -f "$dir/.stage$1.$2.done" ]; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+if run_stage 0; then
+  begin 0 "install (torch==2.13.0 CPU if missing, this package)"
+  bash "$ROOT/tools/setup_env.sh"
+  end 0 setup
+fi
+
+if run_stage 1 && ! done_before 1 "$size"; then
+  begin 1 "synthesise the $size demo corpus into $corpus"
+  pytorch-kaldi-snn make-corpus --size "$size" --out "$corpus" --nj "$nj"
+  end 1 "$size"
+fi
+
+if run_stage 2 && ! done_before 2 "$size"; then
+  begin 2 "monophone GMM-HMM training and alignment"
+  pytorch-kaldi-snn align "$data/train" "$data/lang" "$dir/mono" --nj "$nj"
+  for s in dev test; do
+    pytorch-kaldi-snn align "$data/$s" "$data/lang" "$dir/mono_$s" \
+      --model-dir "$dir/mono" --nj "$nj"
+  done
+  end 2 "$size"
+fi
+
+if run_stage 3 && ! done_before 3 "$size"; then
+  begin 3 "phone-bigram and word-bigram graphs"
+  pytorch-kaldi-snn mkgraph "$data/lang" "$dir/mono" "$dir/graph_phone" --kind phone \
+    --train-text "$data/train/text_phones"
+  pytorch-kaldi-snn mkgraph "$data/lang" "$dir/mono" "$dir/graph_word" --kind word \
+    --train-text "$data/train/text"
+  end 3 "$size"
+fi
+
+declare -A CFG=([lstm]=DEMO_LSTM [gru]=DEMO_GRU [trad]=DEMO_SNN_traditional \
+                [v1]=DEMO_SNN_v1 [v2]=DEMO_SNN_v2)
+if [ "$all" = true ]; then archs="lstm gru trad v1 v2"; else archs="$arch"; fi
+
+for a in $archs; do
+  for seed in $(seq 1 "$seeds"); do
+    exp="$dir/${a}_seed${seed}"
+    if run_stage 4 && ! done_before 4 "${a}_seed${seed}_${size}"; then
+      begin 4 "train $a (seed $seed, $epochs epochs), forward, phone decoding -> $exp"
+      mkdir -p "$exp"
+      python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$a]}.cfg" "$exp/exp.cfg" \
+        OUT_FOLDER="$exp" SEED="$seed" USE_CUDA="$use_cuda" N_EPOCHS="$epochs" \
+        DATA="$data" ALI_TRAIN="$dir/mono" ALI_DEV="$dir/mono_dev" \
+        ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
+      python3 run_exp.py "$exp/exp.cfg"
+      end 4 "${a}_seed${seed}_${size}"
+    fi
+    if run_stage 5 && ! done_before 5 "${a}_seed${seed}_${size}"; then
+      begin 5 "word decoding of $a (seed $seed)"
+      pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word" \
+        "$exp"/exp_files/forward_demo_test_ep*_ck*_out_dnn2_to_decode.ark \
+        --data-dir "$data/test" --lmwts 4,8,12,16 --wips 0,1 --nj "$nj"
+      end 5 "${a}_seed${seed}_${size}"
+    fi
+  done
+done
+
+if run_stage 6; then
+  begin 6 "report"
+  python3 -m pytorch_kaldi_snn.reports "$dir" --archs $archs --seeds "$seeds"
+  end 6 report
+fi
+log "finished in $SECONDS s; results in $dir/results/"
