@@ -18,32 +18,29 @@ PER_BOUND = 90.0
 
 
 @pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
-    kaldi = pytest.importorskip("pytorch_kaldi_snn.kaldi")
-    from pytorch_kaldi_snn.corpus.build import make_corpus
+def tiny_demo(tiny_aligned, tmp_path_factory):
+    """conftest's aligned tiny corpus plus test-set alignments (the DEMO cfgs' labels)."""
+    from pytorch_kaldi_snn import kaldi
 
-    root = tmp_path_factory.mktemp("tiny_demo")
-    corpus = make_corpus(root / "corpus", "tiny", seed=0, nj=2)
-    data, exp = corpus / "data", root / "exp"
-    kaldi.train_mono_and_align(data / "train", data / "lang", exp / "ali_train")
-    for split in ("dev", "test"):
-        kaldi.align_data(data / split, exp / "ali_train", exp / f"ali_{split}")
-    kaldi.make_phone_graph(data / "lang", exp / "ali_train", exp / "graph_phone",
-                           data / "train" / "text_phones")
-    return data, exp
+    data, exp = tiny_aligned["data"], tiny_aligned["exp"]
+    ali_test = tmp_path_factory.mktemp("tiny_demo") / "ali_test"
+    kaldi.align_data(data / "test", exp / "mono", ali_test, data / "lang", nj=2)
+    return data, {"train": exp / "mono", "dev": exp / "mono_dev", "test": ali_test,
+                  "graph": exp / "graph_phone"}
 
 
 @pytest.mark.slow
 def test_demo_lstm_end_to_end(tiny_demo, tmp_path, monkeypatch, capsys):
+    from pytorch_kaldi_snn import kaldi
     from pytorch_kaldi_snn.runner.render import render_file
 
-    data, exp = tiny_demo
+    data, dirs = tiny_demo
     out = tmp_path / "lstm"
     cfg = tmp_path / "lstm.cfg"
     render_file(os.path.join(REPO, "cfg", "DEMO_LSTM.cfg"), str(cfg), {
-        "DATA": str(data), "ALI_TRAIN": str(exp / "ali_train"),
-        "ALI_DEV": str(exp / "ali_dev"), "ALI_TEST": str(exp / "ali_test"),
-        "GRAPH": str(exp / "graph_phone"), "OUT_FOLDER": str(out), "SEED": "1",
+        "DATA": str(data), "ALI_TRAIN": str(dirs["train"]),
+        "ALI_DEV": str(dirs["dev"]), "ALI_TEST": str(dirs["test"]),
+        "GRAPH": str(dirs["graph"]), "OUT_FOLDER": str(out), "SEED": "1",
         "N_EPOCHS": "3", "USE_CUDA": "False",
     })
     monkeypatch.chdir(REPO)
@@ -61,7 +58,7 @@ def test_demo_lstm_end_to_end(tiny_demo, tmp_path, monkeypatch, capsys):
     per = float(lines[3].split()[1])
     assert per < PER_BOUND
     assert lines[3] in capsys.readouterr().out
-    num_pdfs = int((exp / "ali_train" / "num_pdfs").read_text())
+    num_pdfs = kaldi.num_pdfs(dirs["train"])
     ark = out / "exp_files" / "forward_demo_test_ep2_ck0_out_dnn2_to_decode.ark"
     feats = kaldiio.load_scp(str(data / "test" / "feats.scp"))
     mats = dict(kaldiio.load_ark(str(ark)))
