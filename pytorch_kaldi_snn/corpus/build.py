@@ -76,7 +76,7 @@ def _job_seed(seed: int, utt: str) -> int:
 def synthesize_job(job: dict) -> dict:
     """Worker: one utterance from text and speaker to audio, features and timings."""
     utt = Espeak.get().synthesize(" ".join(job["words"]), job["voice"], job["wpm"],
-                                  job["pitch"])
+                                  job["pitch"], seed=job["seed"])
     clean = audio.to_16k(utt.audio, utt.rate)
     rng = np.random.default_rng(job["seed"])
     samples = audio.to_int16(audio.degrade(clean, rng, audio.Degradation()))
@@ -170,17 +170,15 @@ def _write_dict(root: Path, results: Dict[str, dict], train_ids: List[str]) -> N
         for w, pron in zip(r["words"], r["pron"]):
             if pron:
                 seen[w][" ".join(pron)] += 1
-    engine = Espeak.get()
-    lexicon = {}
-    for w in vocab.all_words():
-        if seen[w]:
-            lexicon[w] = seen[w].most_common(1)[0][0]
-        else:
-            u = engine.synthesize(w, f"{VOICE}+m1", 160, 50)
-            pron = [p for p, _ in u.phones if p != SIL]
-            if not pron:
-                raise ConfigError("espeak gave no phones for a vocabulary word", value=w)
-            lexicon[w] = " ".join(pron)
+    lexicon = {w: seen[w].most_common(1)[0][0] for w in vocab.all_words() if seen[w]}
+    unseen = [w for w in vocab.all_words() if not seen[w]]
+    # In a child process: the parent must never load libespeak-ng (see make_corpus).
+    with _pool_context().Pool(1) as pool:
+        prons = pool.map(_isolated_pron, unseen, chunksize=64)
+    for w, pron in zip(unseen, prons):
+        if not pron:
+            raise ConfigError("espeak gave no phones for a vocabulary word", value=w)
+        lexicon[w] = pron
     phones = sorted({p for pr in lexicon.values() for p in pr.split()} |
                     {p for r in results.values() for p, _, _ in r["times"]} - {SIL})
     d = root / "data" / "local" / "dict"
@@ -190,6 +188,17 @@ def _write_dict(root: Path, results: Dict[str, dict], train_ids: List[str]) -> N
     _write_lines(d / "optional_silence.txt", [SIL])
     _write_lines(d / "nonsilence_phones.txt", phones)
     _write_lines(d / "extra_questions.txt", [])
+
+
+def _isolated_pron(word: str) -> str:
+    u = Espeak.get().synthesize(word, f"{VOICE}+m1", 160, 50)
+    return " ".join(p for p, _ in u.phones if p != SIL)
+
+
+def _pool_context():
+    """fork when this process has not loaded libespeak-ng (fast), else spawn: forked
+    children would inherit the library's waveform state and break reproducibility."""
+    return mp.get_context("spawn" if Espeak._instance is not None else "fork")
 
 
 def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Path:
@@ -205,6 +214,7 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     out = Path(out_dir)
     params = {"size": size, "seed": int(seed), "version": 1,
               "degradation": asdict(audio.Degradation())}
+    params = json.loads(json.dumps(params))  # tuples -> lists, as read back
     marker = out / MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("params") == params:
         logger.info("corpus already built in %s", out)
@@ -220,9 +230,11 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     results = {}
     from tqdm import tqdm
 
-    ctx = mp.get_context("fork")
-    with ctx.Pool(max(1, nj)) as pool:
-        for r in tqdm(pool.imap(synthesize_job, jobs, chunksize=4), total=len(jobs),
+    ctx = _pool_context()
+    # libespeak-ng carries waveform state from one utterance to the next, so every
+    # utterance is synthesised by a fresh worker process: same seed, same bytes.
+    with ctx.Pool(max(1, nj), maxtasksperchild=1) as pool:
+        for r in tqdm(pool.imap(synthesize_job, jobs, chunksize=1), total=len(jobs),
                       desc=f"synthesising {size} corpus", disable=None):
             _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
             results[r["id"]] = r

@@ -110,9 +110,15 @@ class Espeak:
             i += 1
         return 0
 
-    def synthesize(self, text: str, voice: str, wpm: int, pitch: int) -> Utterance:
-        """Speak ``text`` (words separated by spaces) with one voice setting."""
+    def synthesize(self, text: str, voice: str, wpm: int, pitch: int,
+                   seed: int = 0) -> Utterance:
+        """Speak ``text`` (words separated by spaces) with one voice setting.
+
+        ``seed`` seeds the library's noise generator (breathy voices use it).
+        """
         with self._lock:
+            if hasattr(self.lib, "espeak_ng_SetRandSeed"):
+                self.lib.espeak_ng_SetRandSeed(ctypes.c_long(int(seed) & 0x7FFFFFFF))
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise DataError(f"espeak voice {voice!r} is not available")
             self.lib.espeak_SetParameter(_PARAM_RATE, int(wpm), 0)
