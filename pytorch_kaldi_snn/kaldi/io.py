@@ -96,7 +96,7 @@ def read_int_vectors(paths: List[str]) -> Dict[str, np.ndarray]:
             with gzip.open(p, "rb") as f:
                 for key, vec in kaldiio.load_ark(f):
                     out[key] = np.asarray(vec, dtype=np.int64)
-        except (OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # kaldiio raises struct.error, ValueError, ...
             raise DataError(f"{p}: corrupt alignment archive ({exc})") from None
     return out
 
