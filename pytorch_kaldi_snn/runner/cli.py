@@ -34,20 +34,26 @@ def parse_overrides(items: list[str]) -> dict[tuple[str, str], str]:
     return out
 
 
-def _split_stage(items: list[str], stage: str) -> tuple[list[str], str]:
-    """Take ``--stage X`` out of the remainder (it may follow the cfg)."""
+def _split_options(items: list[str], stage: str,
+                   threads: int) -> tuple[list[str], str, int]:
+    """Take ``--stage X`` and ``--threads N`` out of the remainder (they may follow the
+    cfg, where argparse leaves them to the overrides)."""
     rest = []
+    values = {"--stage": stage, "--threads": str(threads)}
     it = iter(items)
     for item in it:
-        if item == "--stage":
-            stage = next(it, stage)
-        elif item.startswith("--stage="):
-            stage = item.split("=", 1)[1]
+        name, eq, value = item.partition("=")
+        if name in values:
+            values[name] = value if eq else next(it, values[name])
         else:
             rest.append(item)
+    stage = values["--stage"]
     if stage not in ("all", "train", "forward"):
         raise ConfigError("unknown --stage", value=stage, allowed="all, train, forward")
-    return rest, stage
+    if not values["--threads"].isdigit():
+        raise ConfigError("--threads must be a non-negative integer",
+                          value=values["--threads"])
+    return rest, stage, int(values["--threads"])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,15 +68,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="all: train then forward/decode; train: training only; forward: forward "
         "and decode with the final checkpoints",
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, metavar="N",
+        help="CPU threads per process for torch (0: OMP_NUM_THREADS when set, else 1; "
+        "recurrent steps are small matrix products that extra threads slow down, "
+        "badly so on a loaded machine)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; returns the exit status."""
     from pytorch_kaldi_snn.runner.pipeline import run_experiment
 
-    items, stage = _split_stage(list(args.overrides), args.stage)
+    items, stage, threads = _split_options(list(args.overrides), args.stage,
+                                           args.threads)
     parse_overrides(items)  # one clear error for a malformed override
-    run_experiment(args.cfg, ["--" + i.removeprefix("--") for i in items], stage=stage)
+    run_experiment(args.cfg, ["--" + i.removeprefix("--") for i in items], stage=stage,
+                   threads=threads)
     return 0
 
 

@@ -23,7 +23,11 @@ from pytorch_kaldi_snn.runner.decoding import (
     forward_experiment,
     write_json,
 )
-from pytorch_kaldi_snn.runner.distributed import DistContext, init_distributed
+from pytorch_kaldi_snn.runner.distributed import (
+    DistContext,
+    init_distributed,
+    set_cpu_threads,
+)
 from pytorch_kaldi_snn.runner.experiment import train_experiment, used_archs
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
@@ -110,8 +114,9 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
     return rows
 
 
-def run_plan(plan: ExperimentPlan, stage: str = "all") -> None:
+def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0) -> None:
     """Train and/or forward+decode a plan (``stage``: all, train or forward)."""
+    set_cpu_threads(threads)
     ctx = init_distributed(plan.use_cuda)
     if stage in ("all", "train"):
         final = train_experiment(plan, ctx)
@@ -122,10 +127,10 @@ def run_plan(plan: ExperimentPlan, stage: str = "all") -> None:
 
 
 def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
-                   stage: str = "all") -> None:
+                   stage: str = "all", threads: int = 0) -> None:
     """``run_exp.py CFG [--section,field=value ...]``."""
     from pytorch_kaldi_snn.runner.config import load_config
     from pytorch_kaldi_snn.runner.plan import plan_from_config
 
     cfg = load_config(cfg_path, overrides)
-    run_plan(plan_from_config(cfg), stage)
+    run_plan(plan_from_config(cfg), stage, threads)
