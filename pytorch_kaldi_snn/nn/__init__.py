@@ -13,3 +13,4 @@ __all__ = [
     "SpikingLayer",
     "SymmetricSpike",
 ]
+from pytorch_kaldi_snn.nn import fast_train  # noqa: F401  (registers FAST_PATHS)

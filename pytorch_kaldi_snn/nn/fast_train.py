@@ -1,0 +1,284 @@
+r"""Fused CPU recurrence for :class:`SpikingLayer` with a hand-written backward pass.
+
+The reference (:meth:`SpikingLayer.run`) builds an autograd graph of about fifteen
+nodes per frame. Here the whole sequence is one :class:`torch.autograd.Function`:
+
+- the input projections X W (+ batch norm, + dropout of the traditional input current)
+  stay outside, computed by :meth:`SpikingLayer.projections` for all frames at once;
+- the forward loop writes every frame into preallocated ``[T, B, H]`` buffers with
+  ``out=`` and in-place ops (no per-frame allocation, no graph);
+- the backward pass runs in reverse time over the saved buffers. Everything that is not
+  a true recurrence is computed for all frames at once, before or after the loop.
+
+Recurrences (n is the frame, :math:`\odot` elementwise, S the spike, S' its
+straight-through derivative, :math:`g_z = \partial L / \partial z`):
+
+.. math::
+
+    g_{Y[n]} &= \bar g_{Y[n]} - g_{V[n+1]} + g_{A[n+1]} W_r^\top \quad (W_r:
+        \text{v2 only}) \\
+    g_{V[n]} &= g_{Y[n]} \odot S'(V[n]) + \alpha \odot g_{V[n+1]} \\
+    g_{I[n]} &= g_{V[n]} + \Phi[n+1] \odot g_{I[n+1]}, \qquad
+        \Phi = \beta \text{ (traditional) or } F \text{ (v1, v2)} \\
+    g_{A_f[n]} &= g_{I[n]} \odot (I[n-1] - C[n]) \odot F[n] (1 - F[n]), \qquad
+    g_{A_c[n]} = g_{I[n]} \odot (1 - F[n]) \odot m \odot [C[n] > 0]
+
+with :math:`A = X W_i + Y[n-1] W_r` the gate pre-activations, and the parameter
+gradients :math:`g_{W_r} = \sum_n Y[n-1]^\top g_{A[n]}`,
+:math:`g_\alpha = \sum_n g_{V[n]} \odot V[n-1]`, :math:`g_\beta = \sum_n g_{I[n]}
+\odot I[n-1]` (summed over the batch).
+
+Saved for backward: F, C, I, V (``[T, B, H]`` each, F and C not for traditional) and
+the output Y; no gate pre-activations. The spike range b is constant within a sequence
+and the EMA update ``layer.spike.observe(max V)`` happens once after the sequence,
+exactly as in the reference.
+
+Registered in :data:`pytorch_kaldi_snn.nn.layers.FAST_PATHS` on import; it declines
+(returns None) for anything but CPU tensors of a floating dtype with the paper's
+:class:`MultiBitSpike`, so other cases run the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
+from pytorch_kaldi_snn.nn.spike import MultiBitSpike
+
+log = logging.getLogger(__name__)
+
+_KIND_CODE = {"traditional": 0, "v1": 1, "v2": 2}
+
+
+class SpikeParams:
+    """Constants of the multi-bit spike for one sequence (b fixed within it)."""
+
+    def __init__(self, b: Tensor, n_bits: int | None, k: int) -> None:
+        self.b = b
+        self.n_bits = n_bits
+        if n_bits is not None:
+            self.levels = 2**n_bits
+            self.step = b / self.levels
+            self.thr = k * self.step
+
+    def apply_(self, v: Tensor, y: Tensor, flag: Tensor) -> None:
+        """y <- spike(v), exactly as :func:`multibit_spike` (``flag``: bool scratch)."""
+        if self.n_bits is None:
+            torch.clamp(v, min=0, out=y)
+            return
+        torch.div(v, self.step, out=y)
+        y.floor_().clamp_(0, self.levels - 1).mul_(self.step)
+        torch.le(v, self.thr, out=flag)
+        y.masked_fill_(flag, 0)
+
+    def derivative(self, v: Tensor) -> Tensor:
+        """Straight-through S'(v) for all frames: 1 on [0, b] (relu: v > 0)."""
+        if self.n_bits is None:
+            return (v > 0).to(v.dtype)
+        return ((v >= 0) & (v <= self.b)).to(v.dtype)
+
+
+def forward_sequence(
+    kind: int,
+    pre: Tensor,
+    w_rec_t: Tensor | None,
+    alpha: Tensor,
+    beta: Tensor | None,
+    spike: SpikeParams,
+    mask: Tensor | None,
+    keep: bool,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
+    """Run the recurrence from the zero state; returns ``(Y, V, F, C, I)``.
+
+    ``pre`` is ``[T, B, G*H]`` (forget half first for v1/v2). With ``keep=False`` only
+    Y and V are full sequences and the other buffers are one frame each.
+    """
+    t_len, batch, gh = pre.shape
+    h = gh if kind == 0 else gh // 2
+    new = pre.new_empty
+    y_all = new(t_len, batch, h)
+    v_all = new(t_len, batch, h)
+    seq = t_len if keep else 1
+    i_all = new(seq, batch, h)
+    f_all = c_all = None
+    if kind != 0:
+        f_all = new(seq, batch, h)
+        c_all = new(seq, batch, h)
+    zero = pre.new_zeros(batch, h)
+    tmp = new(batch, h)
+    flag = torch.empty(batch, h, dtype=torch.bool, device=pre.device)
+    a = new(batch, gh) if kind == 2 else None
+    i_prev, v_prev, y_prev = zero, zero, zero
+    for n in range(t_len):
+        s = n if keep else 0
+        i = i_all[s]
+        if kind == 0:
+            torch.mul(beta, i_prev, out=i)
+            i.add_(pre[n])
+        else:
+            if kind == 2:
+                torch.addmm(pre[n], y_prev, w_rec_t, out=a)
+                src = a
+            else:
+                src = pre[n]
+            f, c = f_all[s], c_all[s]
+            torch.sigmoid(src[:, :h], out=f)
+            torch.clamp(src[:, h:], min=0, out=c)
+            if mask is not None:
+                c.mul_(mask)
+            torch.neg(f, out=tmp).add_(1).mul_(c)
+            torch.mul(f, i_prev, out=i)
+            i.add_(tmp)
+        v = v_all[n]
+        torch.mul(alpha, v_prev, out=v)
+        v.add_(i).sub_(y_prev)
+        y = y_all[n]
+        spike.apply_(v, y, flag)
+        i_prev, v_prev, y_prev = i, v, y
+    return y_all, v_all, f_all, c_all, i_all
+
+
+def _shift(x: Tensor) -> Tensor:
+    """X[n-1] for every frame (zeros before the first)."""
+    out = torch.empty_like(x)
+    out[0].zero_()
+    out[1:].copy_(x[:-1])
+    return out
+
+
+class _FusedSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre, w_rec_t, alpha, beta, mask, spike, kind):  # type: ignore[override]
+        with torch.no_grad():
+            y, v, f, c, i = forward_sequence(
+                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=True)
+        ctx.kind = kind
+        ctx.spike = spike
+        ctx.save_for_backward(y, v, f, c, i, w_rec_t, alpha, beta, mask)
+        ctx.mark_non_differentiable(v)
+        return y, v
+
+    @staticmethod
+    def backward(ctx, g_out, _g_v):  # type: ignore[override]
+        y, v, f, c, i, w_rec_t, alpha, beta, mask = ctx.saved_tensors
+        kind = ctx.kind
+        need_pre, need_w, need_alpha, need_beta = ctx.needs_input_grad[:4]
+        t_len, batch, h = v.shape
+        if g_out is None:
+            g_out = torch.zeros_like(y)
+        ste = ctx.spike.derivative(v)
+        g_v_all = torch.empty_like(v)
+        g_i_all = torch.empty_like(v)
+        zero = v.new_zeros(batch, h)
+        g_y = v.new_empty(batch, h)
+        g_v_next, g_i_next = zero, zero
+        g_a = None
+        factors = None
+        if kind != 0:
+            # dA_f and dA_c per unit of dI, for all frames at once.
+            factors = v.new_empty(t_len, batch, 2, h)
+            one_minus_f = 1 - f
+            torch.mul(_shift(i) - c, f * one_minus_f, out=factors[:, :, 0])
+            torch.mul(one_minus_f, (c > 0).to(c.dtype), out=factors[:, :, 1])
+            if mask is not None:
+                factors[:, :, 1].mul_(mask)
+        if kind == 2:
+            g_a = v.new_empty(t_len, batch, 2 * h)
+            w_rec = w_rec_t.t()
+            g_rec_buf = v.new_empty(batch, h)
+            g_rec = zero
+        for n in range(t_len - 1, -1, -1):
+            if kind == 2:
+                torch.add(g_out[n], g_rec, out=g_y)
+                g_y.sub_(g_v_next)
+            else:
+                torch.sub(g_out[n], g_v_next, out=g_y)
+            g_v = g_v_all[n]
+            torch.mul(g_y, ste[n], out=g_v)
+            g_v.addcmul_(alpha, g_v_next)
+            g_i = g_i_all[n]
+            if n + 1 < t_len:
+                phi = beta if kind == 0 else f[n + 1]
+                torch.addcmul(g_v, phi, g_i_next, out=g_i)
+            else:
+                g_i.copy_(g_v)
+            if kind == 2:
+                torch.mul(g_i.unsqueeze(1), factors[n], out=g_a[n].view(batch, 2, h))
+                g_rec = torch.mm(g_a[n], w_rec, out=g_rec_buf)
+            g_v_next, g_i_next = g_v, g_i
+        g_pre = g_w = g_alpha = g_beta = None
+        if kind == 0:
+            g_pre = g_i_all if need_pre else None
+        elif kind == 1:
+            if need_pre:
+                g_pre = (g_i_all.unsqueeze(2) * factors).view(t_len, batch, 2 * h)
+        else:
+            g_pre = g_a if need_pre else None
+            if need_w:
+                g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_a[1:].reshape(-1, 2 * h))
+        if need_alpha:
+            g_alpha = (g_v_all * _shift(v)).sum((0, 1))
+        if need_beta:
+            g_beta = (g_i_all * _shift(i)).sum((0, 1))
+        return g_pre, g_w, g_alpha, g_beta, None, None, None
+
+
+def _spike_params(layer: SpikingLayer, dtype: torch.dtype) -> SpikeParams:
+    sp = layer.spike
+    return SpikeParams(sp.range.to(dtype), sp.n_bits, sp.k)
+
+
+def applicable(layer: SpikingLayer, x: Tensor) -> bool:
+    """Whether the fused path reproduces the reference for this call."""
+    return (
+        type(layer.spike) is MultiBitSpike
+        and x.device.type == "cpu"
+        and x.dim() == 3
+        and x.shape[-1] == layer.input_size
+        and x.dtype in (torch.float32, torch.float64)
+        and x.shape[0] > 0
+    )
+
+
+def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
+    """Same result as ``layer.run(x)[0]`` (zero initial state), including the EMA."""
+    _, batch, _ = x.shape
+    pre = layer.projections(x)
+    mask = layer.dropout_mask(batch, pre)
+    alpha, beta = layer.decays()
+    kind = _KIND_CODE[layer.kind]
+    if kind == 0 and mask is not None:
+        pre = pre * mask
+        mask = None
+    w_rec_t = layer.w_rec.weight.t() if kind == 2 else None
+    spike = _spike_params(layer, pre.dtype)
+    alpha = alpha.to(pre.dtype)
+    # beta only enters the traditional neuron (the reference leaves its grad None)
+    beta = beta.to(pre.dtype) if kind == 0 else None
+    needs_grad = torch.is_grad_enabled() and (
+        pre.requires_grad or alpha.requires_grad
+        or (beta is not None and beta.requires_grad)
+        or (w_rec_t is not None and w_rec_t.requires_grad))
+    if needs_grad:
+        y, v = _FusedSequence.apply(pre, w_rec_t, alpha, beta, mask, spike, kind)
+    else:
+        with torch.no_grad():
+            y, v, _, _, _ = forward_sequence(
+                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=False)
+    if layer.training:
+        layer.spike.observe(v.amax())
+    return y
+
+
+def fast_training_path(layer: SpikingLayer, x: Tensor) -> Tensor | None:
+    """FAST_PATHS entry: the fused recurrence, or None to run the reference."""
+    if not applicable(layer, x):
+        return None
+    return fused_run(layer, x)
+
+
+if fast_training_path not in FAST_PATHS:
+    FAST_PATHS.append(fast_training_path)

@@ -1,0 +1,143 @@
+"""Fused training path vs the reference SpikingLayer.run: outputs, gradients, EMA."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from pytorch_kaldi_snn.nn import (
+    MultiBitSpike,
+    SNNStack,
+    SpikingLayer,
+    SymmetricSpike,
+    fast_train,
+)
+from pytorch_kaldi_snn.nn.layers import FAST_PATHS
+
+KINDS = ["traditional", "v1", "v2"]
+
+
+def _pair(kind, n_bits, *, bn=True, dropout=0.0, learn_decay=False, dtype=torch.float64,
+          k=2, seed=0):
+    torch.manual_seed(seed)
+    layer = SpikingLayer(5, 7, kind, MultiBitSpike(n_bits, min(k, 2**n_bits - 1) if n_bits else 0,
+                                                   momentum=0.3, init_range=1.5),
+                         use_batchnorm=bn, dropout=dropout, alpha=0.95, beta=0.8,
+                         learn_decay=learn_decay).to(dtype)
+    if kind == "v2":
+        with torch.no_grad():  # a recurrence strong enough to matter
+            layer.w_rec.weight.mul_(0.7)
+    return layer, copy.deepcopy(layer)
+
+
+def _grads(layer, x, y, g):
+    params = [p for p in layer.parameters()]
+    return torch.autograd.grad(y, [x] + params, g, allow_unused=True)
+
+
+def _compare(kind, n_bits, *, dtype=torch.float64, train=True, **kw):
+    ref, fast = _pair(kind, n_bits, dtype=dtype, **kw)
+    ref.train(train)
+    fast.train(train)
+    x = (1.5 * torch.randn(23, 4, 5, dtype=dtype)).requires_grad_()
+    torch.manual_seed(11)  # the dropout mask comes from the same draw in both
+    y_ref = ref.run(x)[0]
+    torch.manual_seed(11)
+    y_fast = fast_train.fused_run(fast, x)
+    assert y_fast.shape == y_ref.shape and y_fast.is_contiguous()
+    torch.testing.assert_close(y_fast, y_ref, rtol=1e-9, atol=1e-10)
+    assert (y_ref != 0).any()
+    assert torch.equal(fast.spike.range, ref.spike.range)
+    if fast.bn is not None:
+        torch.testing.assert_close(fast.bn.running_mean, ref.bn.running_mean)
+    g = torch.randn_like(y_ref)
+    for a, b in zip(_grads(ref, x, y_ref, g), _grads(fast, x, y_fast, g)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10)
+    return ref, fast
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n_bits", [1, 3, 6, None])
+def test_outputs_and_gradients_match_the_reference(kind, n_bits):
+    _compare(kind, n_bits)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropout_mask_no_batchnorm_and_learned_decays(kind):
+    _compare(kind, 4, bn=False, dropout=0.3, learn_decay=True)
+    _compare(kind, None, bn=True, dropout=0.5, learn_decay=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_eval_mode_matches_and_freezes_the_range(kind):
+    ref, fast = _pair(kind, 4, dropout=0.3)
+    ref.eval()
+    fast.eval()
+    x = torch.randn(17, 3, 5, dtype=torch.float64)
+    with torch.no_grad():
+        y_ref = ref.run(x)[0]
+        y_fast = fast_train.fused_run(fast, x)
+    torch.testing.assert_close(y_fast, y_ref, rtol=1e-9, atol=1e-10)
+    assert torch.equal(fast.spike.range, torch.tensor(1.5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_matches_the_reference(kind):
+    ref, fast = _pair(kind, 6, dtype=torch.float32, seed=3)
+    x = torch.randn(40, 8, 5)
+    with torch.no_grad():
+        y_ref = ref.run(x)[0]
+        y_fast = fast_train.fused_run(fast, x)
+    step = ref.spike.range.item() / 64
+    # a rounding difference may move one value across a level, never further
+    diff = (y_fast - y_ref).abs()
+    assert diff.max() <= step * 1.001
+    assert (diff > 1e-6).float().mean() < 1e-3
+
+
+def test_layer_forward_selects_the_fast_path_and_declines_other_quantisers():
+    assert fast_train.fast_training_path in FAST_PATHS
+    layer = SpikingLayer(5, 7, "v2", MultiBitSpike(4, 2))
+    x = torch.randn(6, 2, 5)
+    assert fast_train.fast_training_path(layer, x) is not None
+    sym = SpikingLayer(5, 7, "v2", SymmetricSpike(4, 1))
+    assert fast_train.fast_training_path(sym, x) is None
+    assert fast_train.fast_training_path(layer, torch.randn(6, 2, 4)) is None
+    assert sym(x).shape == (6, 2, 7)
+
+
+def test_stack_training_steps_follow_the_reference():
+    torch.manual_seed(5)
+    ref = SNNStack(5, [8, 6], "v2", lambda: MultiBitSpike(3, 1, momentum=0.5),
+                   dropout=[0.2, 0.2]).double()
+    fast = copy.deepcopy(ref)
+    opt_r = torch.optim.SGD(ref.parameters(), lr=0.05)
+    opt_f = torch.optim.SGD(fast.parameters(), lr=0.05)
+    for step in range(3):
+        x = torch.randn(12, 3, 5, dtype=torch.float64)
+        torch.manual_seed(100 + step)
+        h = x
+        for layer in ref.layers:
+            h = layer.run(h)[0]
+        loss_r = (h ** 2).mean()
+        torch.manual_seed(100 + step)
+        loss_f = (fast(x) ** 2).mean()
+        torch.testing.assert_close(loss_f, loss_r)
+        for opt, loss in ((opt_r, loss_r), (opt_f, loss_f)):
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for (name, a), b in zip(ref.state_dict().items(), fast.state_dict().values()):
+        torch.testing.assert_close(b, a, msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tensors_fall_back_to_the_reference():
+    layer = SpikingLayer(5, 7, "v2", MultiBitSpike(4, 2)).cuda()
+    x = torch.randn(6, 2, 5, device="cuda")
+    assert fast_train.fast_training_path(layer, x) is None
+    assert layer(x).shape == (6, 2, 7)
