@@ -50,13 +50,15 @@ class OptionReader:
         return default
 
     def _one(self, key: str, text: str, cast: Callable[[str], T], allowed: str,
-             check: Callable[[T], bool]) -> T:
+             check: Callable[[T], bool], shown: Optional[str] = None) -> T:
+        shown = text if shown is None else shown
         try:
             value = cast(text.strip())
         except ValueError:
-            raise self._error("malformed value", key, text, allowed) from None
+            raise self._error(f"malformed value {text.strip()!r}", key, shown,
+                              allowed) from None
         if not check(value):
-            raise self._error("value out of range", key, text, allowed)
+            raise self._error(f"value {text.strip()!r} out of range", key, shown, allowed)
         return value
 
     def int(self, key: str, lo: int, hi: int, default: Optional[str] = None) -> int:
@@ -80,18 +82,18 @@ class OptionReader:
     def int_list(self, key: str, lo: int, hi: int) -> List[int]:
         text = self.raw(key)
         return [self._one(key, t, _int, f"comma-separated integers in [{lo}, {hi}]",
-                          lambda v: lo <= v <= hi) for t in text.split(",")]
+                          lambda v: lo <= v <= hi, text) for t in text.split(",")]
 
     def float_list(self, key: str, lo: float, hi: float, n: int) -> List[float]:
         text = self.raw(key)
         values = [self._one(key, t, float, f"comma-separated numbers in [{lo}, {hi}]",
-                            lambda v: lo <= v <= hi) for t in text.split(",")]
+                            lambda v: lo <= v <= hi, text) for t in text.split(",")]
         return self._per_layer(key, text, values, n)
 
     def bool_list(self, key: str, n: int) -> List[bool]:
         text = self.raw(key)
-        values = [self._one(key, t, _bool, "comma-separated True/False", lambda v: True)
-                  for t in text.split(",")]
+        values = [self._one(key, t, _bool, "comma-separated True/true/1/False/false/0",
+                            lambda v: True, text) for t in text.split(",")]
         return self._per_layer(key, text, values, n)
 
     def _per_layer(self, key: str, text: str, values: list, n: int) -> list:
