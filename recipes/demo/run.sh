@@ -15,6 +15,7 @@ epochs=8
 nj=2
 dir=exp/demo
 use_cuda=False
+sweep=""
 help_message="Usage: bash recipes/demo/run.sh [options]
   --stage N        first stage to run (default 0)
   --stop-stage N   last stage to run (default 100)
@@ -29,17 +30,35 @@ help_message="Usage: bash recipes/demo/run.sh [options]
   --nj N           parallel jobs for alignment and decoding (default 2)
   --dir D          working folder (default exp/demo, relative to the repository)
   --use-cuda B     True to train on the GPU (default False)
+  --sweep LIST     precision sweep (Fig. 5a): also train SNN v2 with these spike
+                   bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0)
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
 decode folders under <dir>/<arch>_seed<N>/."
 
 . "$ROOT/recipes/common/parse_options.sh"
 . "$ROOT/recipes/common/log.sh"
+. "$ROOT/recipes/demo/path.sh"
+. "$ROOT/recipes/demo/cmd.sh"
 cd "$ROOT"
 case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
 case "$arch" in lstm|gru|trad|v1|v2) ;; *)
   echo "$0: --arch must be lstm, gru, trad, v1 or v2 (got $arch)" >&2; exit 1 ;; esac
 case "$size" in tiny|small|large) ;; *)
   echo "$0: --size must be tiny, small or large (got $size)" >&2; exit 1 ;; esac
+for v in stage stop_stage seeds epochs nj; do
+  case "${!v}" in ''|*[!0-9]*)
+    echo "$0: --${v//_/-} must be a non-negative integer (got ${!v})" >&2; exit 1 ;; esac
+done
+case "$all" in true|false) ;; *)
+  echo "$0: --all must be true or false (got $all)" >&2; exit 1 ;; esac
+case "$sweep" in ''|[0-9]*) ;; *)
+  echo "$0: --sweep must list bit widths like 1,2,4,6,0 (got $sweep)" >&2; exit 1 ;; esac
+sweep_bits="${sweep//,/ }"
+for b in $sweep_bits; do
+  case "$b" in *[!0-9]*)
+    echo "$0: --sweep: $b is not a bit width (0-16)" >&2; exit 1 ;; esac
+  if [ "$b" -gt 16 ]; then echo "$0: --sweep: $b is not a bit width (0-16)" >&2; exit 1; fi
+done
 
 corpus="$dir/corpus"
 data="$corpus/data"
@@ -86,32 +105,44 @@ declare -A CFG=([lstm]=DEMO_LSTM [gru]=DEMO_GRU [trad]=DEMO_SNN_traditional \
                 [v1]=DEMO_SNN_v1 [v2]=DEMO_SNN_v2)
 if [ "$all" = true ]; then archs="lstm gru trad v1 v2"; else archs="$arch"; fi
 
+# train_and_decode NAME ARCH SEED [run_exp overrides...]: stages 4 and 5 of one run.
+train_and_decode() {
+  local name=$1 a=$2 seed=$3; shift 3
+  local exp="$dir/$name"
+  if run_stage 4 && ! done_before 4 "${name}_${size}"; then
+    begin 4 "train $name ($epochs epochs), forward, phone decoding -> $exp"
+    mkdir -p "$exp"
+    python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$a]}.cfg" "$exp/exp.cfg" \
+      OUT_FOLDER="$exp" SEED="$seed" USE_CUDA="$use_cuda" N_EPOCHS="$epochs" \
+      DATA="$data" ALI_TRAIN="$dir/mono" ALI_DEV="$dir/mono_dev" \
+      ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
+    python3 run_exp.py "$exp/exp.cfg" "$@"
+    end 4 "${name}_${size}"
+  fi
+  if run_stage 5 && ! done_before 5 "${name}_${size}"; then
+    begin 5 "word decoding of $name"
+    pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word" \
+      "$exp"/exp_files/forward_demo_test_ep*_ck*_out_dnn2_to_decode.ark \
+      --data-dir "$data/test" --lmwts 4,8,12,16 --wips 0,1 --nj "$nj"
+    end 5 "${name}_${size}"
+  fi
+}
+
 for a in $archs; do
   for seed in $(seq 1 "$seeds"); do
-    exp="$dir/${a}_seed${seed}"
-    if run_stage 4 && ! done_before 4 "${a}_seed${seed}_${size}"; then
-      begin 4 "train $a (seed $seed, $epochs epochs), forward, phone decoding -> $exp"
-      mkdir -p "$exp"
-      python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$a]}.cfg" "$exp/exp.cfg" \
-        OUT_FOLDER="$exp" SEED="$seed" USE_CUDA="$use_cuda" N_EPOCHS="$epochs" \
-        DATA="$data" ALI_TRAIN="$dir/mono" ALI_DEV="$dir/mono_dev" \
-        ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
-      python3 run_exp.py "$exp/exp.cfg"
-      end 4 "${a}_seed${seed}_${size}"
-    fi
-    if run_stage 5 && ! done_before 5 "${a}_seed${seed}_${size}"; then
-      begin 5 "word decoding of $a (seed $seed)"
-      pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word" \
-        "$exp"/exp_files/forward_demo_test_ep*_ck*_out_dnn2_to_decode.ark \
-        --data-dir "$data/test" --lmwts 4,8,12,16 --wips 0,1 --nj "$nj"
-      end 5 "${a}_seed${seed}_${size}"
-    fi
+    train_and_decode "${a}_seed${seed}" "$a" "$seed"
+  done
+done
+for b in $sweep_bits; do
+  for seed in $(seq 1 "$seeds"); do
+    train_and_decode "v2_b${b}_seed${seed}" v2 "$seed" "--architecture1,snn_n_bits=$b"
   done
 done
 
 if run_stage 6; then
   begin 6 "report"
-  python3 -m pytorch_kaldi_snn.reports "$dir" --archs $archs --seeds "$seeds"
+  python3 -m pytorch_kaldi_snn.reports "$dir" --archs $archs --seeds "$seeds" \
+    ${sweep:+--sweep "$sweep"}
   end 6 report
 fi
 log "finished in $SECONDS s; results in $dir/results/"
