@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ def _template_section(cls: str, to_do: str, small: bool = True):
     """The SNN architecture section of cfg/TIMIT_<cls>.cfg, as the host hands it over."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(ROOT / "cfg" / f"TIMIT_{cls}.cfg")
+    # the forward stage writes operation counts under [exp] out_folder
+    parser["exp"]["out_folder"] = tempfile.mkdtemp(prefix="pk_contract_")
     name = next(s for s in parser.sections()
                 if s.startswith("architecture") and parser[s]["arch_class"] == cls)
     sec = parser[name]
@@ -70,6 +73,13 @@ def test_contract(cls):
     fresh.eval()
     with torch.no_grad():
         assert torch.equal(net(x), fresh(x))
+    if cls in SNN:  # upstream's forward stage: counts land next to the forward output
+        sec = _template_section(cls, "forward")
+        counted = getattr(pk, cls)(sec, 13).eval()
+        with torch.no_grad():
+            counted(x)
+        out_folder = Path(sec.parser["exp"]["out_folder"])
+        assert list(out_folder.rglob("*ops*.json")), f"no counts under {out_folder}"
 
 
 @pytest.mark.parametrize("cls", SNN + AUTHORS)
