@@ -29,7 +29,6 @@ def tiny_demo(tiny_aligned, tmp_path_factory):
                   "graph": exp / "graph_phone"}
 
 
-@pytest.mark.slow
 def test_demo_lstm_end_to_end(tiny_demo, tmp_path, monkeypatch, capsys):
     from pytorch_kaldi_snn import kaldi
     from pytorch_kaldi_snn.runner.render import render_file
