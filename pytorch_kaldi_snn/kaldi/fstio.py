@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import struct
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -123,7 +124,8 @@ def read_int_ali_gz(path: PathLike) -> Iterator[tuple[str, np.ndarray]]:
             for utt, vec in kaldiio.load_ark(f):
                 last = utt
                 yield utt, np.asarray(vec, dtype=np.int32)
-    except (EOFError, OSError, ValueError, TypeError, KeyError) as exc:
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
         after = f" after utterance {last!r}" if last else " at its first utterance"
         raise DataError(f"{path}: truncated or corrupt alignment ark{after}: "
                         f"{exc}") from exc
@@ -145,7 +147,8 @@ def read_feats_scp(path: PathLike) -> Iterator[tuple[str, np.ndarray]]:
         for utt, mat in reader:
             last = utt
             yield utt, np.ascontiguousarray(mat, dtype=np.float32)
-    except (EOFError, OSError, ValueError, TypeError, KeyError) as exc:
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
         after = f" after utterance {last!r}" if last else ""
         raise DataError(f"{path}: cannot read features{after}: {exc}") from exc
 
@@ -178,7 +181,8 @@ def _ark(path: str) -> Iterator[tuple[str, np.ndarray]]:
         for utt, mat in kaldiio.load_ark(path):
             last = utt
             yield utt, np.ascontiguousarray(mat, dtype=np.float32)
-    except (EOFError, OSError, ValueError, TypeError, KeyError) as exc:
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
         after = f" after utterance {last!r}" if last else ""
         raise DataError(f"{path}: truncated or corrupt archive{after}: {exc}") from exc
 

@@ -1,0 +1,246 @@
+"""The kaldi-hmm-gmm / HCLG path: lang FSTs, monophone alignment (transition ids),
+phone and word HCLG, raw-lattice decoding with the LM-weight sweep, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytorch_kaldi_snn.errors import DataError
+
+kaldialign = pytest.importorskip("kaldialign")
+
+
+@pytest.fixture(scope="module")
+def hclg_exp(tiny_corpus, tmp_path_factory) -> dict:
+    """Lang, train/dev alignments and phone/word HCLG on the tiny corpus (about 8 s)."""
+    from pytorch_kaldi_snn.kaldi import hclg, langfst, mono
+
+    exp = tmp_path_factory.mktemp("hclg_exp")
+    data = tiny_corpus / "data"
+    langfst.prepare_lang(data / "local" / "dict", exp / "lang")
+    mono.train_mono_and_align(data / "train", exp / "lang", exp / "mono", nj=2)
+    mono.align_data(data / "dev", exp / "mono", exp / "mono_dev", nj=2)
+    hclg.make_phone_graph(exp / "lang", exp / "mono", exp / "graph_phone")
+    hclg.make_word_graph(exp / "lang", exp / "mono", data / "train" / "text",
+                         exp / "graph_word")
+    return {"data": data, "exp": exp}
+
+
+def _ali_bytes(folder: Path) -> bytes:
+    out = b""
+    for path in sorted(folder.glob("ali.*.gz")):
+        with gzip.open(path) as f:
+            out += f.read()
+    return out
+
+
+def _onehot(pdfs: np.ndarray, n: int) -> np.ndarray:
+    x = np.full((len(pdfs), n), -30.0, dtype=np.float32)
+    x[np.arange(len(pdfs)), pdfs] = 0.0
+    return x
+
+
+def _error_rate(refs: dict, hyp_file: Path) -> float:
+    hyps = {}
+    for line in hyp_file.read_text().splitlines():
+        parts = line.split()
+        hyps[parts[0]] = parts[1:]
+    errors = sum(kaldialign.edit_distance(r, hyps[u])["total"] for u, r in refs.items())
+    return 100.0 * errors / sum(len(r) for r in refs.values())
+
+
+def test_lang_passes_checks_and_disambiguates(hclg_exp):
+    from pytorch_kaldi_snn.kaldi.hclg import read_fst
+    from pytorch_kaldi_snn.kaldi.langfst import check_lang, load_lang
+
+    lang_dir = hclg_exp["exp"] / "lang"
+    assert check_lang(lang_dir) == []
+    lang = load_lang(lang_dir)
+    assert lang.phones["<eps>"] == 0 and lang.words["<eps>"] == 0
+    assert "#0" in lang.words and lang.phones["#0"] in lang.disambig
+    assert lang.optional_silence in lang.silence
+    for name in ("L.fst", "L_disambig.fst"):
+        fst = read_fst(lang_dir / name)
+        assert fst.num_states > 3
+    if shutil.which("fstinfo"):
+        out = subprocess.run(["fstinfo", str(lang_dir / "L.fst")], capture_output=True,
+                             text=True, check=True).stdout
+        assert "vector" in out
+
+
+def test_disambiguation_of_homophones_and_prefixes(tmp_path):
+    from pytorch_kaldi_snn.kaldi.langfst import load_lang, prepare_lang
+
+    d = tmp_path / "dict"
+    d.mkdir()
+    (d / "lexicon.txt").write_text("!SIL SIL\na a\nan a n\nbee b i\nbe b i\n")
+    (d / "silence_phones.txt").write_text("SIL\n")
+    (d / "nonsilence_phones.txt").write_text("a\nn\nb\ni\n")
+    (d / "optional_silence.txt").write_text("SIL\n")
+    lang = load_lang(prepare_lang(d, tmp_path / "lang").lang_dir)
+    lex = (tmp_path / "lang" / "phones" / "lexicon.txt").read_text()
+    assert "bee b i" in lex
+    # "a" is a prefix of "a n", "be"/"bee" are homophones: #1 and #2 exist, plus #0 and
+    # the silence disambiguator.
+    assert {"#0", "#1", "#2", "#3"} <= set(lang.phones)
+
+
+def test_alignments_match_features_and_model(hclg_exp):
+    from pytorch_kaldi_snn.kaldi import mono
+    from pytorch_kaldi_snn.kaldi.fstio import load_features
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    for split, ali_dir in (("train", exp / "mono"), ("dev", exp / "mono_dev")):
+        feats = load_features(data / split)
+        tids = dict(mono.read_alignments(ali_dir))
+        assert set(tids) == set(feats)
+        assert all(len(tids[u]) == len(feats[u]) for u in feats)
+        pdfs = mono.ali_to_pdf(ali_dir)
+        n = mono.num_pdfs(ali_dir)
+        assert all(0 <= p.min() and p.max() < n for p in pdfs.values())
+        phones = mono.ali_to_phones_per_frame(ali_dir)
+        assert all(len(phones[u]) == len(feats[u]) for u in feats)
+        counts = mono.pdf_counts(ali_dir)
+        assert counts.sum() == sum(len(x) for x in feats.values())
+    err = float((exp / "mono" / "boundary_error.txt").read_text().split()[1])
+    assert err <= 3.0  # measured 2.0 frames on tiny
+
+
+def test_training_is_reproducible_across_processes(hclg_exp, tmp_path):
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    code = ("import sys; from pytorch_kaldi_snn.kaldi import mono; "
+            "mono.train_mono_and_align(sys.argv[1], sys.argv[2], sys.argv[3], nj=1)")
+    subprocess.run([sys.executable, "-c", code, str(data / "train"), str(exp / "lang"),
+                    str(tmp_path / "again")], check=True, capture_output=True)
+    assert _ali_bytes(tmp_path / "again") == _ali_bytes(exp / "mono")
+
+
+def test_onehot_of_alignment_decodes_back_through_phone_hclg(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import mono
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+
+    exp = hclg_exp["exp"]
+    model = mono.load_model(exp / "mono_dev")
+    names = {i: p for p, i in model.phones.items()}
+    table, refs = {}, {}
+    for utt, tids in mono.read_alignments(exp / "mono_dev"):
+        table[utt] = _onehot(model.pdf_of()[tids], model.num_pdfs)
+        refs[utt] = [names[p] for p in mono.phone_sequence(model, tids)]
+    out = decode_loglikes(table, exp / "graph_phone", tmp_path / "dec", lmwts=[10],
+                          wips=[0.0], nj=2)
+    assert _error_rate(refs, out / "hyp_10_0.txt") <= 1.0  # measured 0.0
+
+
+def test_gmm_likelihoods_give_low_phone_error(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import gmm, mono
+    from pytorch_kaldi_snn.kaldi.fstio import load_features
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    model = mono.load_model(exp / "mono")
+    names = {i: p for p, i in model.phones.items()}
+    feats = load_features(data / "train")
+    utts = sorted(feats)[:12]
+    table = {u: gmm.loglikes(model, feats[u]) for u in utts}
+    alis = dict(mono.read_alignments(exp / "mono"))
+    refs = {u: [names[p] for p in mono.phone_sequence(model, alis[u])] for u in utts}
+    out = decode_loglikes(table, exp / "graph_phone", tmp_path / "dec", lmwts=[2, 6],
+                          wips=[0.0], nj=2)
+    per = min(_error_rate(refs, out / f"hyp_{w}_0.txt") for w in (2, 6))
+    assert per < 30.0  # measured about 15 on the training speakers
+
+
+def test_word_graph_onehot_and_scoring_files(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import mono
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+    from pytorch_kaldi_snn.kaldi.score import best_wer, score_dir
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    pdfs = mono.ali_to_pdf(exp / "mono_dev")
+    n = mono.num_pdfs(exp / "mono_dev")
+    out = decode_loglikes({u: _onehot(p, n) for u, p in pdfs.items()},
+                          exp / "graph_word", tmp_path / "dec", exp_dir=exp / "mono",
+                          lmwts=[8, 12], wips=[0.0, 0.5], nj=1)
+    assert sorted(p.name for p in out.glob("hyp_*.txt")) == [
+        "hyp_12_0.5.txt", "hyp_12_0.txt", "hyp_8_0.5.txt", "hyp_8_0.txt"]
+    line, rate = score_dir(out, data / "dev")
+    assert line.startswith("%WER") and rate <= 5.0  # measured 1.35
+    assert "%WER" in str(best_wer(out))
+    assert "real_time_factor" in (out / "decode.log").read_text()
+
+
+def test_best_paths_follow_the_lm_weight():
+    from pytorch_kaldi_snn.kaldi.latgen import best_paths, parse_lattice
+
+    # Two paths 0->1->2: word 5 (graph 0, acoustic 10) or word 7 (graph 3, acoustic 4).
+    text = "0\t1\t1\t5\t0,10\n0\t1\t2\t7\t3,4\n1\t2\t3\t0\t0,0\n2\t0,0\n"
+    arcs, weights, finals = parse_lattice(text)
+    scales = np.array([1.0, 0.1])  # acoustic weight 1 vs 0.1 (a high LM weight)
+    paths = best_paths(arcs, weights, finals, 0, scales, np.zeros(2))
+    assert paths == [[7], [5]]
+    # A large insertion penalty cannot change a one-word choice; costs stay finite.
+    assert best_paths(arcs, weights, finals, 0, scales, np.full(2, 9.0)) == [[7], [5]]
+
+
+def test_arpa_bigram_distributions_sum_to_one():
+    from pytorch_kaldi_snn.kaldi.arpa import estimate
+
+    sents = [["a", "b"], ["a", "c"], ["b", "a", "b"]]
+    model = estimate(sents, ["a", "b", "c", "d"], order=2)
+    uni, bi = model
+    for h in ("<s>", "a", "b", "c", "d"):
+        total = 0.0
+        bo = 10 ** uni[(h,)][1] if (h,) in uni else 1.0
+        for w in ("a", "b", "c", "d", "</s>"):
+            lp = bi[(h, w)][0] if (h, w) in bi else math.log10(bo) + uni[(w,)][0]
+            total += 10 ** lp
+        assert total == pytest.approx(1.0, abs=1e-4)
+
+
+def test_bad_input_is_located_and_writes_nothing(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import mono
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    bad = tmp_path / "bad_data"
+    shutil.copytree(data / "dev", bad)
+    lines = (bad / "text").read_text().splitlines()
+    utt = lines[0].split()[0]
+    lines[0] = f"{utt} zyzzyva"
+    (bad / "text").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=f"{utt}.*zyzzyva"):
+        mono.align_data(bad, exp / "mono", tmp_path / "ali_bad")
+    assert not (tmp_path / "ali_bad").exists()
+
+    with pytest.raises(DataError, match="utt1.*pdfs"):
+        decode_loglikes({"utt1": np.zeros((5, 3), np.float32)}, exp / "graph_phone",
+                        tmp_path / "dec_bad")
+    assert not (tmp_path / "dec_bad").exists()
+
+    ali = min((exp / "mono_dev").glob("ali.*.gz"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in ("final.mdl.pkl", "num_pdfs"):
+        shutil.copyfile(exp / "mono_dev" / f, broken / f)
+    with gzip.open(ali) as f:
+        raw = f.read()
+    with gzip.open(broken / "ali.1.gz", "wb") as f:
+        f.write(raw[: len(raw) - 7])
+    with pytest.raises(DataError, match="ali.1.gz"):
+        mono.ali_to_pdf(broken)
+
+    (tmp_path / "other").mkdir()
+    shutil.copyfile(exp / "mono" / "final.mdl.pkl", tmp_path / "other" / "final.mdl.pkl")
+    text = (tmp_path / "other" / "final.mdl.pkl").read_bytes()
+    (tmp_path / "other" / "final.mdl.pkl").write_bytes(text[:100])
+    with pytest.raises(DataError, match="final.mdl.pkl"):
+        decode_loglikes({}, exp / "graph_phone", tmp_path / "dec2",
+                        exp_dir=tmp_path / "other")
