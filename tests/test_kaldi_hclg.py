@@ -4,7 +4,6 @@ phone and word HCLG, raw-lattice decoding with the LM-weight sweep, bad input.""
 from __future__ import annotations
 
 import gzip
-import math
 import shutil
 import subprocess
 import sys
@@ -190,19 +189,25 @@ def test_best_paths_follow_the_lm_weight():
     assert best_paths(arcs, weights, finals, 0, scales, np.full(2, 9.0)) == [[7], [5]]
 
 
-def test_arpa_bigram_distributions_sum_to_one():
+@pytest.mark.parametrize("order", [2, 3])
+def test_arpa_distributions_sum_to_one(order):
     from pytorch_kaldi_snn.kaldi.arpa import estimate
 
-    sents = [["a", "b"], ["a", "c"], ["b", "a", "b"]]
-    model = estimate(sents, ["a", "b", "c", "d"], order=2)
-    uni, bi = model
-    for h in ("<s>", "a", "b", "c", "d"):
-        total = 0.0
-        bo = 10 ** uni[(h,)][1] if (h,) in uni else 1.0
-        for w in ("a", "b", "c", "d", "</s>"):
-            lp = bi[(h, w)][0] if (h, w) in bi else math.log10(bo) + uni[(w,)][0]
-            total += 10 ** lp
-        assert total == pytest.approx(1.0, abs=1e-4)
+    sents = [["a", "b", "c"], ["a", "c"], ["b", "a", "b", "d"], ["c", "c", "a"]]
+    vocab = ["a", "b", "c", "d", "e"]
+    model = estimate(sents, vocab, order=order)
+
+    def log10p(hist: tuple, w: str) -> float:
+        gram = (*hist, w)
+        if gram in model[len(gram) - 1]:
+            return model[len(gram) - 1][gram][0]
+        bo = model[len(hist) - 1].get(hist, (0.0, 0.0))[1]
+        return bo + log10p(hist[1:], w)
+
+    hists = [("<s>",), ("a",), ("e",), ("<s>", "a"), ("a", "b"), ("c", "c")]
+    for h in hists[: 3 if order == 2 else 6]:
+        total = sum(10 ** log10p(h, w) for w in [*vocab, "</s>"])
+        assert total == pytest.approx(1.0, abs=1e-6)
 
 
 def test_bad_input_is_located_and_writes_nothing(hclg_exp, tmp_path):

@@ -60,7 +60,7 @@ def estimate(sentences: Iterable[Sequence[str]], vocab: Sequence[str], order: in
             seen[g[:-1]].append(g)
         for h, grams in seen.items():
             num = 1.0 - sum(probs[n - 1][g] for g in grams)
-            den = 1.0 - sum(_prob(probs, g[1:]) for g in grams)
+            den = 1.0 - sum(_prob(probs, backoff, g[1:]) for g in grams)
             backoff[n - 2][h] = num / den if den > 1e-12 else 1.0
     out = []
     for n in range(order):
@@ -74,13 +74,12 @@ def estimate(sentences: Iterable[Sequence[str]], vocab: Sequence[str], order: in
     return out
 
 
-def _prob(probs, gram: tuple[str, ...]) -> float:
-    """P(gram[-1] | gram[:-1]) from the seen tables, backing off (weights ignored: only
-    used for normalising alpha, where lower orders are fully seen)."""
+def _prob(probs, backoff, gram: tuple[str, ...]) -> float:
+    """P(gram[-1] | gram[:-1]) of the back-off model built so far (lower orders)."""
     n = len(gram)
-    if gram in probs[n - 1]:
-        return probs[n - 1][gram]
-    return _prob(probs, gram[1:])
+    if gram in probs[n - 1] or n == 1:
+        return probs[n - 1].get(gram, 0.0)
+    return backoff[n - 2].get(gram[:-1], 1.0) * _prob(probs, backoff, gram[1:])
 
 
 def arpa_text(model: list[dict[tuple[str, ...], tuple[float, float]]]) -> str:
