@@ -59,8 +59,10 @@ def test_frames_match_audio_and_timings(tiny_corpus):
 
 
 def test_speakers_are_disjoint(tiny_corpus):
-    spk = {s: set(read_table(tiny_corpus / "data" / s / "spk2utt"))
-           for s in ("train", "dev", "test")}
+    spk = {
+        s: set(read_table(tiny_corpus / "data" / s / "spk2utt"))
+        for s in ("train", "dev", "test")
+    }
     assert not spk["train"] & spk["dev"]
     assert not spk["train"] & spk["test"]
     assert not spk["dev"] & spk["test"]
@@ -83,8 +85,9 @@ def test_same_seed_same_bytes(tiny_corpus, tmp_path):
         b = (again / "data" / split / "feats.ark").read_bytes()
         assert a == b
     other = make_corpus(tmp_path / "other", size="tiny", seed=1)
-    assert (other / "data" / "train" / "text").read_text() != \
-        (tiny_corpus / "data" / "train" / "text").read_text()
+    assert (other / "data" / "train" / "text").read_text() != (
+        tiny_corpus / "data" / "train" / "text"
+    ).read_text()
     # rerun with the same parameters reuses the finished corpus
     assert make_corpus(tmp_path / "again", size="tiny", seed=0) == again
 

@@ -36,7 +36,11 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarray:
-    """Reverberate, add noise at a random SNR, change gain; returns float32 in [-1, 1]."""
+    """Reverberate, add noise at a random SNR, change gain; float32 in [-1, 1].
+
+    ``y = g * ((1 - w) x + w (h * x) + sigma n)`` with ``h`` a noise impulse response
+    decaying by 60 dB in RT60 and ``sigma`` set so that ``10 log10(P_y / P_n) = SNR``.
+    """
     rt60 = rng.uniform(*d.rt60_s)
     n_ir = max(int(rt60 * SAMPLE_RATE), 1)
     t = np.arange(n_ir) / SAMPLE_RATE
@@ -90,7 +94,8 @@ def _run(extractor, samples_int16: np.ndarray) -> np.ndarray:
     extractor.input_finished()
     n = extractor.num_frames_ready
     return np.stack([np.asarray(extractor.get_frame(i)) for i in range(n)]).astype(
-        np.float32)
+        np.float32
+    )
 
 
 def cmvn_stats(feats: list) -> np.ndarray:

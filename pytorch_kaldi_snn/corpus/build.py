@@ -23,7 +23,6 @@ import zlib
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -45,27 +44,35 @@ RATES = (130, 150, 170, 190)
 
 @dataclass(frozen=True)
 class Size:
-    speakers: Dict[str, int]
-    utts_per_speaker: Dict[str, int]
+    speakers: dict[str, int]
+    utts_per_speaker: dict[str, int]
 
 
 SIZES = {
     "tiny": Size({"train": 6, "dev": 2, "test": 2}, {"train": 8, "dev": 5, "test": 5}),
-    "small": Size({"train": 32, "dev": 4, "test": 6}, {"train": 30, "dev": 20, "test": 20}),
-    "large": Size({"train": 96, "dev": 8, "test": 12},
-                  {"train": 200, "dev": 60, "test": 60}),
+    "small": Size(
+        {"train": 32, "dev": 4, "test": 6}, {"train": 30, "dev": 20, "test": 20}
+    ),
+    "large": Size(
+        {"train": 96, "dev": 8, "test": 12}, {"train": 200, "dev": 60, "test": 60}
+    ),
 }
 FRAME_RATE = 100
 MARKER = ".corpus_done.json"
 
 
-def speakers_for(split: str, n: int, rng: random.Random) -> List[Tuple[str, str, int, int]]:
+def speakers_for(
+    split: str, n: int, rng: random.Random
+) -> list[tuple[str, str, int, int]]:
     """Disjoint speakers: (id, voice, pitch, words per minute)."""
     combos = [(v, p, r) for v in SPLIT_VARIANTS[split] for p in PITCHES for r in RATES]
     rng.shuffle(combos)
     if n > len(combos):
-        raise ConfigError(f"at most {len(combos)} {split} speakers available",
-                          key="size", value=str(n))
+        raise ConfigError(
+            f"at most {len(combos)} {split} speakers available",
+            key="size",
+            value=str(n),
+        )
     return [(f"{v}p{p}r{r}", f"{VOICE}+{v}", p, r) for v, p, r in sorted(combos[:n])]
 
 
@@ -75,8 +82,9 @@ def _job_seed(seed: int, utt: str) -> int:
 
 def synthesize_job(job: dict) -> dict:
     """Worker: one utterance from text and speaker to audio, features and timings."""
-    utt = Espeak.get().synthesize(" ".join(job["words"]), job["voice"], job["wpm"],
-                                  job["pitch"], seed=job["seed"])
+    utt = Espeak.get().synthesize(
+        " ".join(job["words"]), job["voice"], job["wpm"], job["pitch"], seed=job["seed"]
+    )
     clean = audio.to_16k(utt.audio, utt.rate)
     rng = np.random.default_rng(job["seed"])
     samples = audio.to_int16(audio.degrade(clean, rng, audio.Degradation()))
@@ -84,7 +92,7 @@ def synthesize_job(job: dict) -> dict:
     fbank = audio.fbank(samples)
     n = len(mfcc)
     scale = FRAME_RATE / utt.rate
-    phones = [(p, int(round(s * scale))) for p, s in utt.phones]
+    phones = [(p, round(s * scale)) for p, s in utt.phones]
     if not phones or phones[0][1] > 0:
         phones.insert(0, (SIL, 0))
     times = []
@@ -102,11 +110,18 @@ def synthesize_job(job: dict) -> dict:
     for wi, (w, s) in enumerate(utt.words):
         e = word_starts[wi + 1] if wi + 1 < len(word_starts) else 1 << 60
         pron.append([p for p, ps in utt.phones if s <= ps < e and p != SIL])
-    return {"id": job["id"], "samples": samples, "mfcc": mfcc, "fbank": fbank,
-            "times": times, "pron": pron, "words": job["words"]}
+    return {
+        "id": job["id"],
+        "samples": samples,
+        "mfcc": mfcc,
+        "fbank": fbank,
+        "times": times,
+        "pron": pron,
+        "words": job["words"],
+    }
 
 
-def _plan(size: Size, seed: int) -> Dict[str, List[dict]]:
+def _plan(size: Size, seed: int) -> dict[str, list[dict]]:
     rng = random.Random(seed)
     plan = {}
     for split in ("train", "dev", "test"):
@@ -115,8 +130,17 @@ def _plan(size: Size, seed: int) -> Dict[str, List[dict]]:
             for i in range(size.utts_per_speaker[split]):
                 utt_id = f"{spk}_{split}{i:04d}"
                 words = vocab.sample_sentence(random.Random(_job_seed(seed, utt_id)))
-                jobs.append({"id": utt_id, "spk": spk, "voice": voice, "pitch": pitch,
-                             "wpm": wpm, "words": words, "seed": _job_seed(seed, utt_id)})
+                jobs.append(
+                    {
+                        "id": utt_id,
+                        "spk": spk,
+                        "voice": voice,
+                        "pitch": pitch,
+                        "wpm": wpm,
+                        "words": words,
+                        "seed": _job_seed(seed, utt_id),
+                    }
+                )
         plan[split] = sorted(jobs, key=lambda j: j["id"])
     return plan
 
@@ -129,30 +153,43 @@ def _write_wav(path: Path, samples: np.ndarray) -> None:
         w.writeframes(samples.tobytes())
 
 
-def _write_lines(path: Path, lines: List[str]) -> None:
+def _write_lines(path: Path, lines: list[str]) -> None:
     path.write_text("".join(line + "\n" for line in lines))
 
 
-def _write_split(root: Path, split: str, jobs: List[dict], results: Dict[str, dict]):
+def _write_split(root: Path, split: str, jobs: list[dict], results: dict[str, dict]):
     import kaldiio
 
     for suffix, key in (("", "mfcc"), ("_fbank", "fbank")):
         d = root / "data" / f"{split}{suffix}"
         d.mkdir(parents=True, exist_ok=True)
         wav_dir = root / "wav"
-        _write_lines(d / "wav.scp", [f"{j['id']} {wav_dir / (j['id'] + '.wav')}"
-                                     for j in jobs])
+        _write_lines(
+            d / "wav.scp", [f"{j['id']} {wav_dir / (j['id'] + '.wav')}" for j in jobs]
+        )
         _write_lines(d / "text", [f"{j['id']} {' '.join(j['words'])}" for j in jobs])
         _write_lines(d / "utt2spk", [f"{j['id']} {j['spk']}" for j in jobs])
         spk2utt = defaultdict(list)
         for j in jobs:
             spk2utt[j["spk"]].append(j["id"])
-        _write_lines(d / "spk2utt", [f"{s} {' '.join(u)}" for s, u in sorted(spk2utt.items())])
-        _write_lines(d / "text_phones", [
-            f"{j['id']} " + " ".join(p for p, _, _ in results[j["id"]]["times"])
-            for j in jobs])
-        _write_lines(d / "phone_times.txt", [
-            f"{j['id']} {s} {e} {p}" for j in jobs for p, s, e in results[j["id"]]["times"]])
+        _write_lines(
+            d / "spk2utt", [f"{s} {' '.join(u)}" for s, u in sorted(spk2utt.items())]
+        )
+        _write_lines(
+            d / "text_phones",
+            [
+                f"{j['id']} " + " ".join(p for p, _, _ in results[j["id"]]["times"])
+                for j in jobs
+            ],
+        )
+        _write_lines(
+            d / "phone_times.txt",
+            [
+                f"{j['id']} {s} {e} {p}"
+                for j in jobs
+                for p, s, e in results[j["id"]]["times"]
+            ],
+        )
         with kaldiio.WriteHelper(f"ark,scp:{d / 'feats.ark'},{d / 'feats.scp'}") as w:
             for j in jobs:
                 w(j["id"], results[j["id"]][key])
@@ -161,9 +198,10 @@ def _write_split(root: Path, split: str, jobs: List[dict], results: Dict[str, di
                 w(s, audio.cmvn_stats([results[u][key] for u in utts]))
 
 
-def _write_dict(root: Path, results: Dict[str, dict], train_ids: List[str]) -> None:
+def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> None:
     """Lexicon from the synthesiser itself: the most frequent connected-speech
-    pronunciation of each word in the training set, isolated-word synthesis otherwise."""
+    pronunciation of each word in the training set, isolated-word synthesis
+    otherwise."""
     seen = defaultdict(Counter)
     for u in train_ids:
         r = results[u]
@@ -179,11 +217,18 @@ def _write_dict(root: Path, results: Dict[str, dict], train_ids: List[str]) -> N
         if not pron:
             raise ConfigError("espeak gave no phones for a vocabulary word", value=w)
         lexicon[w] = pron
-    phones = sorted({p for pr in lexicon.values() for p in pr.split()} |
-                    {p for r in results.values() for p, _, _ in r["times"]} - {SIL})
+    phones = sorted(
+        {p for pr in lexicon.values() for p in pr.split()}
+        | {p for r in results.values() for p, _, _ in r["times"]} - {SIL}
+    )
     d = root / "data" / "local" / "dict"
     d.mkdir(parents=True, exist_ok=True)
-    _write_lines(d / "lexicon.txt", ["!SIL SIL"] + [f"{w} {p}" for w, p in sorted(lexicon.items())])
+    # Kaldi's special entries: silence, and <UNK> (oov.txt) mapped to silence so that
+    # no phone without training data enters the phone set.
+    _write_lines(
+        d / "lexicon.txt",
+        ["!SIL SIL", "<UNK> SIL"] + [f"{w} {p}" for w, p in sorted(lexicon.items())],
+    )
     _write_lines(d / "silence_phones.txt", [SIL])
     _write_lines(d / "optional_silence.txt", [SIL])
     _write_lines(d / "nonsilence_phones.txt", phones)
@@ -209,19 +254,27 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     when complete, so an interrupted build leaves nothing half-written.
     """
     if size not in SIZES:
-        raise ConfigError("unknown corpus size", key="size", value=size,
-                          allowed=", ".join(SIZES))
+        raise ConfigError(
+            "unknown corpus size", key="size", value=size, allowed=", ".join(SIZES)
+        )
     out = Path(out_dir)
-    params = {"size": size, "seed": int(seed), "version": 1,
-              "degradation": asdict(audio.Degradation())}
+    params = {
+        "size": size,
+        "seed": int(seed),
+        "version": 2,
+        "degradation": asdict(audio.Degradation()),
+    }
     params = json.loads(json.dumps(params))  # tuples -> lists, as read back
     marker = out / MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("params") == params:
         logger.info("corpus already built in %s", out)
         return out
     if out.exists() and any(out.iterdir()):
-        raise ConfigError("output folder exists and is not a finished corpus with these "
-                          "parameters; remove it or choose another", value=str(out))
+        raise ConfigError(
+            "output folder exists and is not a finished corpus with these "
+            "parameters; remove it or choose another",
+            value=str(out),
+        )
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "wav").mkdir(parents=True)
@@ -234,8 +287,12 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     # libespeak-ng carries waveform state from one utterance to the next, so every
     # utterance is synthesised by a fresh worker process: same seed, same bytes.
     with ctx.Pool(max(1, nj), maxtasksperchild=1) as pool:
-        for r in tqdm(pool.imap(synthesize_job, jobs, chunksize=1), total=len(jobs),
-                      desc=f"synthesising {size} corpus", disable=None):
+        for r in tqdm(
+            pool.imap(synthesize_job, jobs, chunksize=1),
+            total=len(jobs),
+            desc=f"synthesising {size} corpus",
+            disable=None,
+        ):
             _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
             results[r["id"]] = r
     wav_final = out / "wav"
@@ -244,7 +301,9 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     _write_dict(tmp, results, [j["id"] for j in plan["train"]])
     # wav.scp must point at the final location.
     for scp in (tmp / "data").glob("*/wav.scp"):
-        scp.write_text(scp.read_text().replace(str(tmp / "wav"), str(wav_final.resolve())))
+        scp.write_text(
+            scp.read_text().replace(str(tmp / "wav"), str(wav_final.resolve()))
+        )
     for scp in (tmp / "data").glob("*/*.scp"):
         scp.write_text(scp.read_text().replace(str(tmp), str(out.resolve())))
     try:
@@ -254,11 +313,23 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     else:
         prepare_lang(tmp / "data" / "local" / "dict", tmp / "data" / "lang")
     n_frames = sum(len(r["mfcc"]) for r in results.values())
-    (tmp / MARKER).write_text(json.dumps({"params": params, "utterances": len(results),
-                                          "hours": n_frames / FRAME_RATE / 3600}))
+    (tmp / MARKER).write_text(
+        json.dumps(
+            {
+                "params": params,
+                "utterances": len(results),
+                "hours": n_frames / FRAME_RATE / 3600,
+            }
+        )
+    )
     if out.exists():
         out.rmdir()
     os.replace(tmp, out)
-    logger.info("demo corpus (%s, %d utterances, %.2f h) written to %s", size,
-                len(results), n_frames / FRAME_RATE / 3600, out)
+    logger.info(
+        "demo corpus (%s, %d utterances, %.2f h) written to %s",
+        size,
+        len(results),
+        n_frames / FRAME_RATE / 3600,
+        out,
+    )
     return out

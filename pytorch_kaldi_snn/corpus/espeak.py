@@ -1,4 +1,4 @@
-"""libespeak-ng through ctypes (the espeakng-loader wheel): audio plus exact phone timing.
+"""libespeak-ng through ctypes (the espeakng-loader wheel): audio, exact phone times.
 
 The library is initialised once per process in synchronous mode with phoneme events;
 each ``espeakEVENT_PHONEME`` carries the phone mnemonic and the sample where it starts,
@@ -12,7 +12,6 @@ import ctypes
 import re
 import threading
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -29,22 +28,32 @@ SIL = "SIL"
 
 
 class _EventId(ctypes.Union):
-    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p),
-                ("string", ctypes.c_char * 8)]
+    _fields_ = [
+        ("number", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("string", ctypes.c_char * 8),
+    ]
 
 
 class _Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
-def normalise_phone(name: str) -> Optional[str]:
+def normalise_phone(name: str) -> str | None:
     """One place for espeak's phone names: drop stress and connected-speech marks.
 
     Pauses become ``SIL``; empty names (pure stress marks) are dropped (None).
@@ -60,19 +69,19 @@ def normalise_phone(name: str) -> Optional[str]:
 
 @dataclass
 class Utterance:
-    """Synthesised audio at ``rate`` Hz, phones with start samples, words with starts."""
+    """Audio at ``rate`` Hz; phones and words with their start samples."""
 
     audio: np.ndarray
     rate: int
-    phones: List[Tuple[str, int]]
-    words: List[Tuple[str, int]]
+    phones: list[tuple[str, int]]
+    words: list[tuple[str, int]]
 
 
 class Espeak:
     """A handle on the process-wide libespeak-ng instance."""
 
     _lock = threading.Lock()
-    _instance: Optional["Espeak"] = None
+    _instance: Espeak | None = None
 
     def __init__(self) -> None:
         import espeakng_loader
@@ -81,16 +90,17 @@ class Espeak:
         self.lib.espeak_Initialize.restype = ctypes.c_int
         data = espeakng_loader.get_data_path().encode()
         self.rate = self.lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INITIALIZE_PHONEME_EVENTS)
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INITIALIZE_PHONEME_EVENTS
+        )
         if self.rate <= 0:
             raise DataError("libespeak-ng failed to initialise (espeakng-loader data)")
-        self._chunks: List[np.ndarray] = []
-        self._events: List[Tuple[int, int, int, str]] = []
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, str]] = []
         self._cb = _CALLBACK(self._on_audio)
         self.lib.espeak_SetSynthCallback(self._cb)
 
     @classmethod
-    def get(cls) -> "Espeak":
+    def get(cls) -> Espeak:
         with cls._lock:
             if cls._instance is None:
                 cls._instance = Espeak()
@@ -110,8 +120,9 @@ class Espeak:
             i += 1
         return 0
 
-    def synthesize(self, text: str, voice: str, wpm: int, pitch: int,
-                   seed: int = 0) -> Utterance:
+    def synthesize(
+        self, text: str, voice: str, wpm: int, pitch: int, seed: int = 0
+    ) -> Utterance:
         """Speak ``text`` (words separated by spaces) with one voice setting.
 
         ``seed`` seeds the library's noise generator (breathy voices use it).
@@ -128,7 +139,7 @@ class Espeak:
             self.lib.espeak_Synth(raw, len(raw) + 1, 0, 0, 0, 0, None, None)
             self.lib.espeak_Synchronize()
             chunks, events = self._chunks, self._events
-        audio = (np.concatenate(chunks) if chunks else np.zeros(0, np.int16))
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
         phones, words = [], []
         starts = _word_starts(text)
         for kind, sample, pos, name in events:
