@@ -249,3 +249,13 @@ def test_bad_input_is_located_and_writes_nothing(hclg_exp, tmp_path):
     with pytest.raises(DataError, match="final.mdl.pkl"):
         decode_loglikes({}, exp / "graph_phone", tmp_path / "dec2",
                         exp_dir=tmp_path / "other")
+
+
+def test_real_kaldi_bridge_refuses_without_kaldi(monkeypatch, tmp_path):
+    from pytorch_kaldi_snn.kaldi import bridge
+
+    monkeypatch.delenv("KALDI_ROOT", raising=False)
+    assert not bridge.kaldi_available()
+    with pytest.raises(DataError, match="KALDI_ROOT"):
+        bridge.decode_with_kaldi("x.ark", tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

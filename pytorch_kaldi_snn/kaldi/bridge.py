@@ -33,7 +33,8 @@ def kaldi_available() -> bool:
 
 def _run(cmd: str, where: str) -> str:
     logger.debug("running %s", cmd)
-    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], check=False,
+                          capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise DataError(f"{where}: Kaldi command failed ({proc.returncode}): {cmd}\n"
