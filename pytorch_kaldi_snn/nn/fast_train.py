@@ -45,6 +45,7 @@ import logging
 import torch
 from torch import Tensor
 
+from pytorch_kaldi_snn.nn.fast_workspace import WORKSPACE
 from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
@@ -74,11 +75,19 @@ class SpikeParams:
         torch.le(v, self.thr, out=flag)
         y.masked_fill_(flag, 0)
 
-    def derivative(self, v: Tensor) -> Tensor:
-        """Straight-through S'(v) for all frames: 1 on [0, b] (relu: v > 0)."""
+    def derivative_(self, v: Tensor, out: Tensor, flag: Tensor) -> Tensor:
+        """out <- S'(v), the straight-through derivative: 1 on [0, b] (relu: v > 0)."""
         if self.n_bits is None:
-            return (v > 0).to(v.dtype)
-        return ((v >= 0) & (v <= self.b)).to(v.dtype)
+            torch.gt(v, 0, out=flag)
+        else:
+            torch.ge(v, 0, out=flag)
+            flag.logical_and_(v <= self.b)
+        out.copy_(flag)
+        return out
+
+
+def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
+    return WORKSPACE.take(shape, dtype or like.dtype, like.device)
 
 
 def forward_sequence(
@@ -90,30 +99,29 @@ def forward_sequence(
     spike: SpikeParams,
     mask: Tensor | None,
     keep: bool,
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor]:
     """Run the recurrence from the zero state; returns ``(Y, V, F, C, I)``.
 
-    ``pre`` is ``[T, B, G*H]`` (forget half first for v1/v2). With ``keep=False`` only
-    Y and V are full sequences and the other buffers are one frame each.
+    ``pre`` is ``[T, B, G*H]`` (forget half first for v1/v2). With ``keep=False``
+    (inference) only Y is a full sequence; V, F, C and I hold the last frame.
     """
     t_len, batch, gh = pre.shape
     h = gh if kind == 0 else gh // 2
-    new = pre.new_empty
-    y_all = new(t_len, batch, h)
-    v_all = new(t_len, batch, h)
-    seq = t_len if keep else 1
-    i_all = new(seq, batch, h)
+    y_all = _take((t_len, batch, h), pre)
+    seq = t_len if keep else 2  # two frames alternate as previous / current
+    v_all = _take((seq, batch, h), pre)
+    i_all = _take((seq, batch, h), pre)
     f_all = c_all = None
     if kind != 0:
-        f_all = new(seq, batch, h)
-        c_all = new(seq, batch, h)
+        f_all = _take((seq, batch, h), pre)
+        c_all = _take((seq, batch, h), pre)
     zero = pre.new_zeros(batch, h)
-    tmp = new(batch, h)
+    tmp = pre.new_empty(batch, h)
     flag = torch.empty(batch, h, dtype=torch.bool, device=pre.device)
-    a = new(batch, gh) if kind == 2 else None
+    a = pre.new_empty(batch, gh) if kind == 2 else None
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
-        s = n if keep else 0
+        s = n if keep else n % 2
         i = i_all[s]
         if kind == 0:
             torch.mul(beta, i_prev, out=i)
@@ -132,7 +140,7 @@ def forward_sequence(
             torch.neg(f, out=tmp).add_(1).mul_(c)
             torch.mul(f, i_prev, out=i)
             i.add_(tmp)
-        v = v_all[n]
+        v = v_all[s]
         torch.mul(alpha, v_prev, out=v)
         v.add_(i).sub_(y_prev)
         y = y_all[n]
@@ -141,11 +149,28 @@ def forward_sequence(
     return y_all, v_all, f_all, c_all, i_all
 
 
-def _shift(x: Tensor) -> Tensor:
-    """X[n-1] for every frame (zeros before the first)."""
-    out = torch.empty_like(x)
+def _previous(x: Tensor, out: Tensor) -> Tensor:
+    """out[n] <- x[n-1] (zero for the first frame)."""
     out[0].zero_()
     out[1:].copy_(x[:-1])
+    return out
+
+
+def _gate_factors(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tensor:
+    """dA_f / dI and dA_c / dI for all frames, ``[T, B, 2, H]`` (see module doc)."""
+    t_len, batch, h = f.shape
+    out = _take((t_len, batch, 2, h), f)
+    d_f, d_c = out[:, :, 0], out[:, :, 1]
+    torch.neg(c[0], out=d_f[0])
+    torch.sub(i[:-1], c[1:], out=d_f[1:])
+    d_f.mul_(f)
+    torch.neg(f, out=d_c).add_(1)
+    d_f.mul_(d_c)
+    flag = _take((t_len, batch, h), f, torch.bool)
+    torch.le(c, 0, out=flag)
+    d_c.masked_fill_(flag, 0)
+    if mask is not None:
+        d_c.mul_(mask)
     return out
 
 
@@ -155,45 +180,43 @@ class _FusedSequence(torch.autograd.Function):
         with torch.no_grad():
             y, v, f, c, i = forward_sequence(
                 kind, pre, w_rec_t, alpha, beta, spike, mask, keep=True)
+            v_max = v.amax()
         ctx.kind = kind
         ctx.spike = spike
-        ctx.save_for_backward(y, v, f, c, i, w_rec_t, alpha, beta, mask)
-        ctx.mark_non_differentiable(v)
-        return y, v
+        # Private buffers are kept on ctx (nobody else can modify them); tensors the
+        # caller sees go through save_for_backward.
+        ctx.buffers = (v, f, c, i)
+        ctx.save_for_backward(y, w_rec_t, alpha, beta, mask)
+        ctx.mark_non_differentiable(v_max)
+        return y, v_max
 
     @staticmethod
-    def backward(ctx, g_out, _g_v):  # type: ignore[override]
-        y, v, f, c, i, w_rec_t, alpha, beta, mask = ctx.saved_tensors
+    def backward(ctx, g_out, _g_vmax):  # type: ignore[override]
+        y, w_rec_t, alpha, beta, mask = ctx.saved_tensors
+        v, f, c, i = ctx.buffers
         kind = ctx.kind
         need_pre, need_w, need_alpha, need_beta = ctx.needs_input_grad[:4]
         t_len, batch, h = v.shape
         if g_out is None:
             g_out = torch.zeros_like(y)
-        ste = ctx.spike.derivative(v)
-        g_v_all = torch.empty_like(v)
-        g_i_all = torch.empty_like(v)
+        ste = _take(v.shape, v)
+        ste_flag = _take(v.shape, v, torch.bool)
+        ctx.spike.derivative_(v, ste, ste_flag)
+        del ste_flag
+        g_v_all = _take(v.shape, v)
+        g_i_all = _take(v.shape, v)
         zero = v.new_zeros(batch, h)
         g_y = v.new_empty(batch, h)
         g_v_next, g_i_next = zero, zero
+        factors = _gate_factors(f, c, i, mask) if kind != 0 else None
         g_a = None
-        factors = None
-        if kind != 0:
-            # dA_f and dA_c per unit of dI, for all frames at once.
-            factors = v.new_empty(t_len, batch, 2, h)
-            one_minus_f = 1 - f
-            torch.mul(_shift(i) - c, f * one_minus_f, out=factors[:, :, 0])
-            torch.mul(one_minus_f, (c > 0).to(c.dtype), out=factors[:, :, 1])
-            if mask is not None:
-                factors[:, :, 1].mul_(mask)
         if kind == 2:
-            g_a = v.new_empty(t_len, batch, 2 * h)
+            g_a = _take((t_len, batch, 2 * h), v)
             w_rec = w_rec_t.t()
-            g_rec_buf = v.new_empty(batch, h)
-            g_rec = zero
+            g_rec = v.new_empty(batch, h)
         for n in range(t_len - 1, -1, -1):
-            if kind == 2:
-                torch.add(g_out[n], g_rec, out=g_y)
-                g_y.sub_(g_v_next)
+            if kind == 2 and n + 1 < t_len:
+                torch.sub(g_out[n], g_v_next, out=g_y).add_(g_rec)
             else:
                 torch.sub(g_out[n], g_v_next, out=g_y)
             g_v = g_v_all[n]
@@ -207,23 +230,23 @@ class _FusedSequence(torch.autograd.Function):
                 g_i.copy_(g_v)
             if kind == 2:
                 torch.mul(g_i.unsqueeze(1), factors[n], out=g_a[n].view(batch, 2, h))
-                g_rec = torch.mm(g_a[n], w_rec, out=g_rec_buf)
+                torch.mm(g_a[n], w_rec, out=g_rec)
             g_v_next, g_i_next = g_v, g_i
         g_pre = g_w = g_alpha = g_beta = None
         if kind == 0:
-            g_pre = g_i_all if need_pre else None
+            g_pre = g_i_all
         elif kind == 1:
-            if need_pre:
-                g_pre = (g_i_all.unsqueeze(2) * factors).view(t_len, batch, 2 * h)
+            g_pre = _take((t_len, batch, 2 * h), v)
+            torch.mul(g_i_all.unsqueeze(2), factors, out=g_pre.view(t_len, batch, 2, h))
         else:
-            g_pre = g_a if need_pre else None
+            g_pre = g_a
             if need_w:
                 g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_a[1:].reshape(-1, 2 * h))
         if need_alpha:
-            g_alpha = (g_v_all * _shift(v)).sum((0, 1))
+            g_alpha = (g_v_all * _previous(v, _take(v.shape, v))).sum((0, 1))
         if need_beta:
-            g_beta = (g_i_all * _shift(i)).sum((0, 1))
-        return g_pre, g_w, g_alpha, g_beta, None, None, None
+            g_beta = (g_i_all * _previous(i, _take(v.shape, v))).sum((0, 1))
+        return (g_pre if need_pre else None), g_w, g_alpha, g_beta, None, None, None
 
 
 def _spike_params(layer: SpikingLayer, dtype: torch.dtype) -> SpikeParams:
@@ -263,13 +286,14 @@ def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
         or (beta is not None and beta.requires_grad)
         or (w_rec_t is not None and w_rec_t.requires_grad))
     if needs_grad:
-        y, v = _FusedSequence.apply(pre, w_rec_t, alpha, beta, mask, spike, kind)
+        y, v_max = _FusedSequence.apply(pre, w_rec_t, alpha, beta, mask, spike, kind)
     else:
         with torch.no_grad():
             y, v, _, _, _ = forward_sequence(
-                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=False)
+                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=layer.training)
+            v_max = v.amax()
     if layer.training:
-        layer.spike.observe(v.amax())
+        layer.spike.observe(v_max)
     return y
 
 
