@@ -259,3 +259,72 @@ def test_real_kaldi_bridge_refuses_without_kaldi(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="KALDI_ROOT"):
         bridge.decode_with_kaldi("x.ark", tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _sclite_counts(refs: dict, hyps: dict, folder: Path) -> dict:
+    """Errors by sclite (Debian's sctk) on the same texts; tokens renamed w0, w1, ...
+    because sclite drops a bare '@' and ignores case."""
+    import re
+
+    names: dict = {}
+
+    def trn(table: dict, path: Path) -> None:
+        lines = []
+        for i, utt in enumerate(sorted(refs)):
+            toks = [names.setdefault(t, f"w{len(names)}") for t in table.get(utt, [])]
+            lines.append(f"{' '.join(toks)} (spk-{i:05d})")
+        path.write_text("\n".join(lines) + "\n")
+
+    trn(refs, folder / "ref.trn")
+    trn(hyps, folder / "hyp.trn")
+    out = subprocess.run(["sctk", "sclite", "-r", str(folder / "ref.trn"), "trn", "-h",
+                          str(folder / "hyp.trn"), "trn", "-i", "rm", "-o", "dtl",
+                          "stdout"], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for key, name in (("Total Error", "total"), ("Substitution", "sub"),
+                      ("Deletions", "del"), ("Insertions", "ins")):
+        m = re.search(rf"Percent {key}\s*=\s*[\d.]+%\s*\(\s*(\d+)\)", out)
+        found[name] = int(m.group(1))
+    return found
+
+
+@pytest.mark.skipif(not shutil.which("sctk"), reason="sctk (sclite) not installed")
+def test_scoring_equals_sclite(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import gmm, mono
+    from pytorch_kaldi_snn.kaldi.fstio import load_features
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+    from pytorch_kaldi_snn.kaldi.score import error_counts
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    model = mono.load_model(exp / "mono")
+    feats = load_features(data / "dev")
+    table = {u: gmm.loglikes(model, feats[u]) for u in sorted(feats)[:4]}
+    out = decode_loglikes(table, exp / "graph_phone", tmp_path / "dec", lmwts=[4],
+                          wips=[0.0], nj=2)
+    refs = {ln.split()[0]: ln.split()[1:] for ln in
+            (data / "dev" / "text_phones").read_text().splitlines()
+            if ln.split()[0] in table}
+    hyps = {ln.split()[0]: ln.split()[1:] for ln in
+            (out / "hyp_4_0.txt").read_text().splitlines()}
+    ours = {"ins": 0, "del": 0, "sub": 0}
+    for u, r in refs.items():
+        i, d, s = error_counts(r, hyps.get(u, []))
+        ours["ins"] += i
+        ours["del"] += d
+        ours["sub"] += s
+    theirs = _sclite_counts(refs, hyps, tmp_path)
+    assert theirs["total"] == sum(ours.values()) > 0
+    assert (theirs["ins"], theirs["del"], theirs["sub"]) == (
+        ours["ins"], ours["del"], ours["sub"])
+
+
+def test_scoring_equals_hand_computed_edit_distance(tmp_path):
+    from pytorch_kaldi_snn.kaldi.score import wer_line
+
+    refs = {"u1": ["a", "b", "c", "d"], "u2": ["e", "f", "g"]}
+    hyps = {"u1": ["a", "x", "c"], "u2": ["e", "f", "f", "g", "h"]}
+    # u1: b->x substitution, d deleted; u2: two insertions -> 4 errors over 7 words.
+    line, rate, counts = wer_line(refs, hyps, "wer_1_0")
+    assert counts == {"errors": 4, "words": 7, "ins": 2, "del": 1, "sub": 1}
+    assert line.startswith("%WER 57.14 [ 4 / 7, 2 ins, 1 del, 1 sub ]")
+    assert rate == pytest.approx(400 / 7)
