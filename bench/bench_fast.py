@@ -2,8 +2,10 @@
 
 One step = forward + backward of a sum over the outputs of a 2-layer stack (default
 2 x 550, input 40, batch 64, 200 frames). Candidates are timed round-robin, so load
-from other processes hits all of them alike; the table reports medians and ratios to
-GRU and LSTM.
+from other processes hits all of them alike. Two clocks: the process CPU time of the
+step (``time.process_time``: robust to other processes on a shared machine, equal to
+wall time for one thread on an idle core) and the wall time; the table reports their
+medians and the ratios to GRU and LSTM.
 
     python bench/bench_fast.py [--repeats 7] [--threads 1] [--reference]
 """
@@ -45,7 +47,7 @@ def _models(args) -> dict[str, Callable]:
         "torch.nn.GRU": _rnn(nn.GRU, args.input, args.hidden, args.layers),
         "torch.nn.LSTM": _rnn(nn.LSTM, args.input, args.hidden, args.layers),
     }
-    for kind in ("traditional", "v1", "v2"):
+    for kind in args.kinds.split(","):
         stack = SNNStack(args.input, sizes, kind,
                          lambda: MultiBitSpike(args.bits, args.k), dropout=[args.dropout] * 2)
         stack.train()
@@ -60,29 +62,33 @@ def _step(model: Callable, x: torch.Tensor) -> None:
     y.sum().backward()
 
 
-def measure(args) -> dict[str, list[float]]:
+def measure(args) -> dict[str, dict[str, list[float]]]:
     torch.manual_seed(0)
     x = torch.randn(args.frames, args.batch, args.input)
     models = _models(args)
     for model in models.values():  # warm-up (allocator, MKL)
         _step(model, x)
-    times: dict[str, list[float]] = {name: [] for name in models}
+    times = {name: {"cpu": [], "wall": []} for name in models}
     for _ in range(args.repeats):
         for name, model in models.items():
-            start = time.perf_counter()
+            cpu, wall = time.process_time(), time.perf_counter()
             _step(model, x)
-            times[name].append(time.perf_counter() - start)
+            times[name]["cpu"].append(time.process_time() - cpu)
+            times[name]["wall"].append(time.perf_counter() - wall)
     return times
 
 
-def table(times: dict[str, list[float]]) -> str:
-    med = {name: statistics.median(ts) for name, ts in times.items()}
+def table(times: dict[str, dict[str, list[float]]]) -> str:
+    med = {name: {clock: statistics.median(ts) for clock, ts in d.items()}
+           for name, d in times.items()}
     gru, lstm = med["torch.nn.GRU"], med["torch.nn.LSTM"]
-    lines = ["| model | median s/step | min | x GRU | x LSTM |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| model | CPU s/step | x GRU | x LSTM | wall s/step | x GRU | x LSTM |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in med.items():
-        lines.append(f"| {name} | {m:.3f} | {min(times[name]):.3f} | "
-                     f"{m / gru:.2f} | {m / lstm:.2f} |")
+        lines.append(
+            f"| {name} | {m['cpu']:.3f} | {m['cpu'] / gru['cpu']:.2f} | "
+            f"{m['cpu'] / lstm['cpu']:.2f} | {m['wall']:.3f} | "
+            f"{m['wall'] / gru['wall']:.2f} | {m['wall'] / lstm['wall']:.2f} |")
     return "\n".join(lines)
 
 
@@ -100,6 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--reference", action="store_true",
                    help="also time the reference (unfused) loop")
+    p.add_argument("--kinds", default="traditional,v1,v2",
+                   help="comma-separated SNN kinds to time")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not FAST_PATHS:

@@ -65,25 +65,26 @@ class SpikeParams:
             self.step = b / self.levels
             self.thr = k * self.step
 
-    def apply_(self, v: Tensor, y: Tensor, flag: Tensor) -> None:
-        """y <- spike(v), exactly as :func:`multibit_spike` (``flag``: bool scratch)."""
+    def apply_(self, v: Tensor, y: Tensor, keep: Tensor) -> None:
+        """y <- spike(v), exactly as :func:`multibit_spike` (``keep``: float scratch).
+
+        Comparisons write float 0/1 (bool outputs and ``masked_fill_`` are about five
+        times slower on CPU); ``q * 1`` and ``q * 0`` are exact, q being finite.
+        """
         if self.n_bits is None:
             torch.clamp(v, min=0, out=y)
             return
         torch.div(v, self.step, out=y)
         y.floor_().clamp_(0, self.levels - 1).mul_(self.step)
-        torch.le(v, self.thr, out=flag)
-        y.masked_fill_(flag, 0)
+        torch.gt(v, self.thr, out=keep)
+        y.mul_(keep)
 
-    def derivative_(self, v: Tensor, out: Tensor, flag: Tensor) -> Tensor:
+    def derivative_(self, v: Tensor, out: Tensor, scratch: Tensor) -> Tensor:
         """out <- S'(v), the straight-through derivative: 1 on [0, b] (relu: v > 0)."""
         if self.n_bits is None:
-            torch.gt(v, 0, out=flag)
-        else:
-            torch.ge(v, 0, out=flag)
-            flag.logical_and_(v <= self.b)
-        out.copy_(flag)
-        return out
+            return torch.gt(v, 0, out=out)
+        torch.ge(v, 0, out=out)
+        return out.mul_(torch.le(v, self.b, out=scratch))
 
 
 def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
@@ -117,7 +118,7 @@ def forward_sequence(
         c_all = _take((seq, batch, h), pre)
     zero = pre.new_zeros(batch, h)
     tmp = pre.new_empty(batch, h)
-    flag = torch.empty(batch, h, dtype=torch.bool, device=pre.device)
+    flag = pre.new_empty(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
@@ -166,9 +167,8 @@ def _gate_factors(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tenso
     d_f.mul_(f)
     torch.neg(f, out=d_c).add_(1)
     d_f.mul_(d_c)
-    flag = _take((t_len, batch, h), f, torch.bool)
-    torch.le(c, 0, out=flag)
-    d_c.masked_fill_(flag, 0)
+    positive = _take((t_len, batch, h), f)
+    d_c.mul_(torch.gt(c, 0, out=positive))
     if mask is not None:
         d_c.mul_(mask)
     return out
@@ -200,9 +200,7 @@ class _FusedSequence(torch.autograd.Function):
         if g_out is None:
             g_out = torch.zeros_like(y)
         ste = _take(v.shape, v)
-        ste_flag = _take(v.shape, v, torch.bool)
-        ctx.spike.derivative_(v, ste, ste_flag)
-        del ste_flag
+        ctx.spike.derivative_(v, ste, _take(v.shape, v))
         g_v_all = _take(v.shape, v)
         g_i_all = _take(v.shape, v)
         zero = v.new_zeros(batch, h)
