@@ -328,3 +328,32 @@ def test_scoring_equals_hand_computed_edit_distance(tmp_path):
     assert counts == {"errors": 4, "words": 7, "ins": 2, "del": 1, "sub": 1}
     assert line.startswith("%WER 57.14 [ 4 / 7, 2 ins, 1 del, 1 sub ]")
     assert rate == pytest.approx(400 / 7)
+
+
+def test_cli_hclg_path(hclg_exp, tmp_path, capsys):
+    import kaldiio
+
+    from pytorch_kaldi_snn import cli
+    from pytorch_kaldi_snn.kaldi import mono
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    for sub in ("align", "mkgraph", "decode", "score"):
+        with pytest.raises(SystemExit) as info:
+            cli.main([sub, "--help"])
+        assert info.value.code == 0
+        assert "--" in capsys.readouterr().out
+    assert cli.main(["align", "--hclg", "--model-dir", str(exp / "mono"),
+                     str(data / "dev"), str(exp / "lang"), str(tmp_path / "ali")]) == 0
+    assert cli.main(["mkgraph", "--hclg", "--kind", "word", "--train-text",
+                     str(data / "train" / "text"), str(exp / "lang"),
+                     str(exp / "mono"), str(tmp_path / "graph")]) == 0
+    n = mono.num_pdfs(tmp_path / "ali")
+    ark = tmp_path / "loglikes.ark"
+    kaldiio.save_ark(str(ark), {u: _onehot(p, n)
+                                for u, p in mono.ali_to_pdf(tmp_path / "ali").items()})
+    capsys.readouterr()
+    assert cli.main(["decode", "--hclg", "--lmwts", "10", "--wips", "0",
+                     "--data-dir", str(data / "dev"), str(tmp_path / "graph"),
+                     str(tmp_path / "dec"), str(ark)]) == 0
+    assert capsys.readouterr().out.startswith("%WER")
+    assert (tmp_path / "dec" / "wer_10_0").is_file()

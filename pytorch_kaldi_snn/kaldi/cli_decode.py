@@ -23,11 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wips", type=_floats, default=[0.0, 0.5, 1.0],
                         help="comma-separated word insertion penalties")
     parser.add_argument("--nj", type=int, default=2, help="worker processes")
+    parser.add_argument("--hclg", action="store_true",
+                        help="decode HCLG.fst with kaldi-decoder (raw lattice, LM-weight "
+                        "sweep) for a graph from `mkgraph --hclg`")
 
 
 def run(args: argparse.Namespace) -> int:
-    decode_loglikes(args.loglikes, args.graph_dir, args.out_dir, lmwts=args.lmwts,
-                    wips=args.wips, nj=args.nj)
+    decode = decode_loglikes
+    if args.hclg:
+        from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes as decode
+    decode(args.loglikes, args.graph_dir, args.out_dir, lmwts=args.lmwts,
+           wips=args.wips, nj=args.nj)
     if args.data_dir:
         line, _ = score_dir(args.out_dir, args.data_dir)
         print(line)
