@@ -72,6 +72,8 @@ def test_lexicon_covers_text_and_vocabulary(tiny_corpus):
     lex = read_table(tiny_corpus / "data" / "local" / "dict" / "lexicon.txt")
     assert len(all_words()) >= 1000
     assert set(all_words()) <= set(lex)
+    assert lex["!SIL"] == "SIL" and lex["<UNK>"] == "SIL"
+    assert (tiny_corpus / "data" / "lang" / "oov.txt").read_text().split() == ["<UNK>"]
     for split in ("train", "dev", "test"):
         for words in read_table(tiny_corpus / "data" / split / "text").values():
             assert set(words.split()) <= set(lex)

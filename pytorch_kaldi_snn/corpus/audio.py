@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter, resample_poly
 
 SAMPLE_RATE = 16000
 
@@ -28,11 +27,41 @@ class Degradation:
 
 
 def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Resample espeak's output (22050 Hz) to 16 kHz."""
-    if rate == SAMPLE_RATE:
-        return audio.astype(np.float32)
-    g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    """Resample espeak's output (22050 Hz) to 16 kHz by truncating the spectrum.
+
+    ``y = irfft(X[:n_out // 2 + 1], n_out) * n_out / n`` with ``n_out = round(n * 16000
+    / rate)``: an ideal low-pass at 8 kHz (the signal is treated as periodic, which
+    only matters in the first and last milliseconds of an utterance padded by silence).
+    """
+    x = np.asarray(audio, dtype=np.float64)
+    if rate == SAMPLE_RATE or len(x) == 0:
+        return x.astype(np.float32)
+    n = len(x)
+    n_out = max(int(round(n * SAMPLE_RATE / rate)), 1)
+    spec = np.fft.rfft(x)
+    keep = min(len(spec), n_out // 2 + 1)
+    y = np.fft.irfft(spec[:keep], n_out) * (n_out / n)
+    return y.astype(np.float32)
+
+
+def _fft_size(n: int) -> int:
+    return 1 << max(int(n - 1).bit_length(), 0)
+
+
+def convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Linear convolution ``(h * x)[t] = sum_k h[k] x[t - k]``, first ``len(x)``
+    samples, through the FFT."""
+    n = _fft_size(len(x) + len(h) - 1)
+    return np.fft.irfft(np.fft.rfft(x, n) * np.fft.rfft(h, n), n)[: len(x)]
+
+
+def coloured_noise(n: int, pole: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise shaped by a one-pole low-pass ``H(w) = 1 / (1 - a e^{-jw})``
+    (applied in the frequency domain; ``a = 0`` is white)."""
+    m = _fft_size(max(n, 1))
+    w = np.fft.rfft(rng.standard_normal(m))
+    omega = np.pi * np.arange(len(w)) / (len(w) - 1 if len(w) > 1 else 1)
+    return np.fft.irfft(w / (1.0 - pole * np.exp(-1j * omega)), m)[:n]
 
 
 def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarray:
@@ -48,10 +77,10 @@ def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarr
     ir[0] = 0.0
     ir /= np.sqrt(np.sum(ir**2)) + 1e-9
     wet = rng.uniform(*d.wet)
-    y = (1 - wet) * x + wet * np.convolve(x, ir)[: len(x)]
+    y = (1 - wet) * x + wet * convolve(x, ir)
     # Coloured noise: white noise through a one-pole low-pass of random strength.
     pole = rng.uniform(*d.colour)
-    noise = lfilter([1.0], [1.0, -pole], rng.standard_normal(len(y)))
+    noise = coloured_noise(len(y), pole, rng)
     p_sig = np.mean(y**2) + 1e-12
     p_noise = np.mean(noise**2) + 1e-12
     snr = rng.uniform(*d.snr_db)
