@@ -109,6 +109,7 @@ def test_alignments_match_features_and_model(hclg_exp):
         assert all(len(phones[u]) == len(feats[u]) for u in feats)
         counts = mono.pdf_counts(ali_dir)
         assert counts.sum() == sum(len(x) for x in feats.values())
+    assert mono.check_alignments(exp / "mono_dev", data / "dev") == len(feats)
     err = float((exp / "mono" / "boundary_error.txt").read_text().split()[1])
     assert err <= 3.0  # measured 2.0 frames on tiny
 
@@ -357,3 +358,15 @@ def test_cli_hclg_path(hclg_exp, tmp_path, capsys):
                      str(tmp_path / "dec"), str(ark)]) == 0
     assert capsys.readouterr().out.startswith("%WER")
     assert (tmp_path / "dec" / "wer_10_0").is_file()
+
+
+def test_frame_count_mismatch_names_the_utterance(hclg_exp, tmp_path):
+    from pytorch_kaldi_snn.kaldi import mono
+
+    data, exp = hclg_exp["data"], hclg_exp["exp"]
+    lines = (data / "dev" / "feats.scp").read_text().splitlines()
+    (u1, _), (_, spec2) = lines[0].split(maxsplit=1), lines[1].split(maxsplit=1)
+    lines[0] = f"{u1} {spec2}"  # u1 now points at another utterance's features
+    (tmp_path / "feats.scp").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=f"utterance {u1} has .* aligned frames but"):
+        mono.check_alignments(exp / "mono_dev", tmp_path)

@@ -185,12 +185,14 @@ def align_data(data_dir, model_dir, out_dir, lang_dir=None, nj: int = 2,
 def _write(exp_dir: Path, model: MonoModel, ali: dict[str, list[int]], nj: int,
            lang_dir: Path) -> None:
     exp_dir.mkdir(parents=True, exist_ok=True)
-    for old in glob.glob(str(exp_dir / "ali.*.gz")):
-        os.unlink(old)
     utts = sorted(ali)
     parts = np.array_split(np.arange(len(utts)), max(1, min(nj, len(utts))))
+    written = set()
     for j, idx in enumerate(parts, 1):
         write_int_ali_gz(exp_dir / f"ali.{j}.gz", {utts[i]: ali[utts[i]] for i in idx})
+        written.add(str(exp_dir / f"ali.{j}.gz"))
+    for stale in set(glob.glob(str(exp_dir / "ali.*.gz"))) - written:
+        os.unlink(stale)
     model.save(exp_dir / MODEL)
     write_text(exp_dir / "num_pdfs", f"{model.num_pdfs}\n")
     if lang_dir.resolve() != exp_dir.resolve():
@@ -262,6 +264,26 @@ def phone_sequence(model: MonoModel, ali) -> list[int]:
     start = model.phone_start()[ali]
     start[:1] = True
     return [int(p) for p in model.phone_of()[ali[start]]]
+
+
+def check_alignments(ali_dir, data_dir) -> int:
+    """Every utterance of ``data_dir/feats.scp`` has an alignment with as many frames as
+    its features; DataError naming the file and the utterance otherwise. Returns the
+    number of utterances checked."""
+    from pytorch_kaldi_snn.kaldi.fstio import read_feats_scp
+
+    tids = dict(read_alignments(ali_dir))
+    n = 0
+    for utt, x in read_feats_scp(Path(data_dir) / "feats.scp"):
+        if utt not in tids:
+            raise DataError(f"{ali_dir}/ali.*.gz: no alignment for utterance {utt} of "
+                            f"{data_dir}/feats.scp")
+        if len(tids[utt]) != len(x):
+            raise DataError(f"{ali_dir}/ali.*.gz: utterance {utt} has {len(tids[utt])} "
+                            f"aligned frames but {len(x)} feature frames in "
+                            f"{data_dir}/feats.scp")
+        n += 1
+    return n
 
 
 def num_pdfs(ali_dir) -> int:
