@@ -145,4 +145,4 @@ if run_stage 6; then
     ${sweep:+--sweep "$sweep"}
   end 6 report
 fi
-log "finished in $SECONDS s; results in $dir/results/"
+log "finished in $SECONDS s; results in $dir/results/ (bash recipes/demo/local/show_results.sh $dir lists every run)"
