@@ -49,11 +49,11 @@ def test_v2_recurrent_input_enters_the_gates():
     # last output 1 on a single neuron; w_rec [H, 2H] = [[w_f, w_c]]
     s = NeuronState(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1))
     w_rec = torch.tensor([[100.0, 3.0]])  # forget gate saturates to 1 -> I keeps 0
-    y, s2 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
-                                     alpha, _binary)
+    _y, s2 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
+                                      alpha, _binary)
     assert abs(s2.i.item()) < 1e-6
     w_rec = torch.tensor([[-100.0, 3.0]])  # forget gate 0 -> I = relu(0 + 3) = 3
-    y, s3 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
+    _y, s3 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
                                      alpha, _binary)
     assert abs(s3.i.item() - 3.0) < 1e-6
     assert abs(s3.v.item() - (3.0 - 1.0)) < 1e-6  # reset subtracts the last output
@@ -72,14 +72,14 @@ def test_gradcheck_continuous_parts():
 
     def v2(f, c, w, i0):
         s = NeuronState(i0, torch.zeros_like(i0), y0)
-        y, s = neurons.improved_v2_step(f, c, s, w, alpha, relu)
+        _y, s = neurons.improved_v2_step(f, c, s, w, alpha, relu)
         return s.i, s.v
 
     assert torch.autograd.gradcheck(v2, (f, c, w, i0))
 
     def trad(x, i0):
         s = NeuronState(i0, torch.zeros_like(i0), y0)
-        y, s = neurons.traditional_step(x, s, torch.tensor(0.7, dtype=torch.float64),
+        _y, s = neurons.traditional_step(x, s, torch.tensor(0.7, dtype=torch.float64),
                                         alpha, relu)
         return s.i, s.v
 
@@ -88,7 +88,7 @@ def test_gradcheck_continuous_parts():
 
 def test_run_sequence_tracks_the_membrane_maximum():
     xw = torch.tensor([[[1.0]], [[2.0]], [[-5.0]]])
-    y, s, vmax = neurons.run_sequence(neurons.traditional_step, (xw,), _zeros(),
+    y, _s, vmax = neurons.run_sequence(neurons.traditional_step, (xw,), _zeros(),
                                       torch.tensor(0.0), torch.tensor(1.0), torch.relu,
                                       track_max=True)
     # relu spikes reset fully: V = I each frame -> max is 2

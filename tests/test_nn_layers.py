@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from pytorch_kaldi_snn.errors import ConfigError, DataError
-from pytorch_kaldi_snn.nn import (MultiBitSpike, SigmaDeltaEncoder, SNNStack,
-                                  SpikingLayer, SymmetricSpike)
+from pytorch_kaldi_snn.nn import (
+    MultiBitSpike,
+    SigmaDeltaEncoder,
+    SNNStack,
+    SpikingLayer,
+    SymmetricSpike,
+)
 
 
 @pytest.mark.parametrize("kind", ["traditional", "v1", "v2"])
@@ -30,7 +35,7 @@ def test_ema_range_moves_in_training_and_is_frozen_in_eval():
     layer(x)
     b1 = layer.spike.range.item()
     assert b1 != 1.0
-    _, state = layer.run(x)
+    _, _state = layer.run(x)
     layer.eval()
     frozen = layer.spike.range.clone()
     layer(x)
@@ -70,7 +75,7 @@ def test_dropout_mask_is_one_per_sequence():
     assert set(mask.unique().tolist()) <= {0.0, 2.0}
     # a dropped neuron's candidate never reaches its current in any frame
     x = torch.rand(12, 4, 3)
-    y, state = layer.run(x, mask=mask)
+    _y, state = layer.run(x, mask=mask)
     dropped = mask == 0
     with torch.no_grad():
         assert torch.all(state.i[dropped] == 0)

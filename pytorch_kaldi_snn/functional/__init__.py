@@ -12,14 +12,14 @@ from pytorch_kaldi_snn.functional.neurons import (
 from pytorch_kaldi_snn.functional.spike import multibit_spike, symmetric_spike
 
 __all__ = [
-    "neurons",
-    "spike",
     "NeuronState",
     "improved_v1_step",
     "improved_v2_step",
+    "multibit_spike",
+    "neurons",
     "run_sequence",
+    "spike",
+    "symmetric_spike",
     "traditional_step",
     "zero_state",
-    "multibit_spike",
-    "symmetric_spike",
 ]

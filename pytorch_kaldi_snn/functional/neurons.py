@@ -21,7 +21,7 @@ Synaptic current:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -51,7 +51,7 @@ def _membrane(i: Tensor, state: NeuronState, alpha: Tensor, spike: SpikeFn):
 
 def traditional_step(
     xw_t: Tensor, state: NeuronState, beta: Tensor, alpha: Tensor, spike: SpikeFn
-) -> Tuple[Tensor, NeuronState]:
+) -> tuple[Tensor, NeuronState]:
     """One frame of the traditional LIF neuron (Eq. 7-9).
 
     >>> s = NeuronState(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1))
@@ -72,8 +72,8 @@ def improved_v1_step(
     state: NeuronState,
     alpha: Tensor,
     spike: SpikeFn,
-    mask: Optional[Tensor] = None,
-) -> Tuple[Tensor, NeuronState]:
+    mask: Tensor | None = None,
+) -> tuple[Tensor, NeuronState]:
     """One frame of the improved v1 neuron (Eq. 16-18); ``mask`` drops out C[n]."""
     f = torch.sigmoid(f_pre_t)
     c = torch.relu(c_pre_t)
@@ -90,8 +90,8 @@ def improved_v2_step(
     w_rec: Tensor,
     alpha: Tensor,
     spike: SpikeFn,
-    mask: Optional[Tensor] = None,
-) -> Tuple[Tensor, NeuronState]:
+    mask: Tensor | None = None,
+) -> tuple[Tensor, NeuronState]:
     """One frame of the improved v2 neuron (Eq. 19-21).
 
     ``w_rec`` is ``[H, 2H]``: ``Y[n-1] @ w_rec`` gives the forget-gate half first, then
@@ -102,13 +102,13 @@ def improved_v2_step(
 
 
 def run_sequence(
-    step: Callable[..., Tuple[Tensor, NeuronState]],
-    inputs: Tuple[Tensor, ...],
+    step: Callable[..., tuple[Tensor, NeuronState]],
+    inputs: tuple[Tensor, ...],
     state: NeuronState,
     *args,
     track_max: bool = False,
     **kwargs,
-) -> Tuple[Tensor, NeuronState, Optional[Tensor]]:
+) -> tuple[Tensor, NeuronState, Tensor | None]:
     """Apply ``step`` over the time axis of each tensor in ``inputs`` (``[T, B, ...]``).
 
     Returns ``(y [T, B, H], final state, max of V over the sequence or None)``. Frames

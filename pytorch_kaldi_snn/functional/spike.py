@@ -24,8 +24,6 @@ clamped to :math:`\pm(L-1)`, zeroed where :math:`|q| \le` ``threshold``, :math:`
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -47,7 +45,7 @@ class _MultiBitSpike(torch.autograd.Function):
         return grad * inside.to(grad.dtype), None, None, None
 
 
-def multibit_spike(v: Tensor, b: Tensor, n_bits: Optional[int], k: int) -> Tensor:
+def multibit_spike(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
     """Quantise membrane potentials ``v`` into multi-bit spikes (Eq. 22).
 
     Args:

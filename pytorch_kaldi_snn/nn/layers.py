@@ -7,7 +7,8 @@ neurons` frame by frame. Fast paths (``nn/fast_*.py``) are tested against it.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +21,7 @@ from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 KINDS = ("traditional", "v1", "v2")
 
 # Optional accelerated implementations: callables (layer, x) -> Tensor or None.
-FAST_PATHS: List[Callable[["SpikingLayer", Tensor], Optional[Tensor]]] = []
+FAST_PATHS: list[Callable[[SpikingLayer, Tensor], Tensor | None]] = []
 
 
 class SpikingLayer(nn.Module):
@@ -43,7 +44,7 @@ class SpikingLayer(nn.Module):
         input_size: int,
         hidden_size: int,
         kind: str,
-        spike: Optional[nn.Module] = None,
+        spike: nn.Module | None = None,
         *,
         use_batchnorm: bool = True,
         dropout: float = 0.0,
@@ -92,25 +93,25 @@ class SpikingLayer(nn.Module):
             pre = self.bn(pre.reshape(t * b, -1)).reshape(t, b, -1)
         return pre
 
-    def dropout_mask(self, batch: int, like: Tensor) -> Optional[Tensor]:
+    def dropout_mask(self, batch: int, like: Tensor) -> Tensor | None:
         """One Bernoulli mask per sequence ``[B, H]`` (inverted scaling), train only."""
         if not self.training or self.dropout == 0.0:
             return None
         keep = 1.0 - self.dropout
         return like.new_empty(batch, self.hidden_size).bernoulli_(keep) / keep
 
-    def decays(self) -> Tuple[Tensor, Tensor]:
+    def decays(self) -> tuple[Tensor, Tensor]:
         return self.alpha.clamp(0.0, 1.0), self.beta.clamp(0.0, 1.0)
 
     def run(
         self,
         x: Tensor,
-        state: Optional[NeuronState] = None,
-        mask: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, NeuronState]:
+        state: NeuronState | None = None,
+        mask: Tensor | None = None,
+    ) -> tuple[Tensor, NeuronState]:
         """Reference forward pass returning ``(y [T, B, H], final state)``."""
         self._check_input(x)
-        t, b, _ = x.shape
+        _t, b, _ = x.shape
         pre = self.projections(x)
         if mask is None:
             mask = self.dropout_mask(b, pre)
@@ -170,14 +171,14 @@ class SNNStack(nn.Module):
         input_size: int,
         sizes: Sequence[int],
         kind: str,
-        make_spike: Optional[Callable[[], nn.Module]] = None,
+        make_spike: Callable[[], nn.Module] | None = None,
         *,
         use_batchnorm: Sequence[bool] = (),
         dropout: Sequence[float] = (),
         alpha: float = 1.0,
         beta: float = 0.9,
         learn_decay: bool = False,
-        encoder: Optional[nn.Module] = None,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
         make_spike = make_spike or MultiBitSpike

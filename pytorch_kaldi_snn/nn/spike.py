@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor, nn
 
@@ -30,7 +28,7 @@ class MultiBitSpike(nn.Module):
 
     def __init__(
         self,
-        n_bits: Optional[int] = 6,
+        n_bits: int | None = 6,
         k: int = 4,
         momentum: float = 0.1,
         init_range: float = 1.0,
@@ -63,7 +61,7 @@ class MultiBitSpike(nn.Module):
         return multibit_spike(v, self.range.to(v.dtype), self.n_bits, self.k)
 
     @torch.no_grad()
-    def observe(self, v_max: Optional[Tensor]) -> None:
+    def observe(self, v_max: Tensor | None) -> None:
         """EMA update of b from a sequence's largest membrane potential (training only)."""
         if not self.training or v_max is None or self.n_bits is None:
             return
@@ -114,7 +112,7 @@ class SymmetricSpike(nn.Module):
                 self.num_updates = self.num_updates + 1
         return symmetric_spike(v, self.scale().to(v.dtype), self.n_bits, self.threshold)
 
-    def observe(self, v_max: Optional[Tensor]) -> None:
+    def observe(self, v_max: Tensor | None) -> None:
         """No-op: this quantiser updates at every call."""
 
     def extra_repr(self) -> str:

@@ -13,7 +13,7 @@ LogSoftmax readout inside the model returning ``[T*B, output_size]`` log-probabi
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn

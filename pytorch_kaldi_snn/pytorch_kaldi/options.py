@@ -8,8 +8,9 @@ and what is allowed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, TypeVar
+from typing import Callable, TypeVar
 
 from pytorch_kaldi_snn.errors import ConfigError
 
@@ -33,13 +34,13 @@ class OptionReader:
         if parser is not None:
             self.file = getattr(parser, "_snn_source_file", None)
 
-    def _error(self, problem: str, key: str, value: Optional[str], allowed: str):
+    def _error(self, problem: str, key: str, value: str | None, allowed: str):
         return ConfigError(
             f"{self.owner}: {problem}", file=self.file, section=self.section, key=key,
             value=value, allowed=allowed,
         )
 
-    def raw(self, key: str, default: Optional[str] = None) -> str:
+    def raw(self, key: str, default: str | None = None) -> str:
         if key in self.options:
             value = str(self.options[key]).strip()
             if value == "":
@@ -50,7 +51,7 @@ class OptionReader:
         return default
 
     def _one(self, key: str, text: str, cast: Callable[[str], T], allowed: str,
-             check: Callable[[T], bool], shown: Optional[str] = None) -> T:
+             check: Callable[[T], bool], shown: str | None = None) -> T:
         shown = text if shown is None else shown
         try:
             value = cast(text.strip())
@@ -61,36 +62,36 @@ class OptionReader:
             raise self._error(f"value {text.strip()!r} out of range", key, shown, allowed)
         return value
 
-    def int(self, key: str, lo: int, hi: int, default: Optional[str] = None) -> int:
+    def int(self, key: str, lo: int, hi: int, default: str | None = None) -> int:
         return self._one(key, self.raw(key, default), _int, f"an integer in [{lo}, {hi}]",
                          lambda v: lo <= v <= hi)
 
-    def float(self, key: str, lo: float, hi: float, default: Optional[str] = None) -> float:
+    def float(self, key: str, lo: float, hi: float, default: str | None = None) -> float:
         return self._one(key, self.raw(key, default), float, f"a number in [{lo}, {hi}]",
                          lambda v: lo <= v <= hi)
 
-    def bool(self, key: str, default: Optional[str] = None) -> bool:
+    def bool(self, key: str, default: str | None = None) -> bool:
         return self._one(key, self.raw(key, default), _bool,
                          "True/true/1/False/false/0", lambda v: True)
 
-    def choice(self, key: str, choices: List[str], default: Optional[str] = None) -> str:
+    def choice(self, key: str, choices: list[str], default: str | None = None) -> str:
         value = self.raw(key, default)
         if value not in choices:
             raise self._error("unknown value", key, value, ", ".join(choices))
         return value
 
-    def int_list(self, key: str, lo: int, hi: int) -> List[int]:
+    def int_list(self, key: str, lo: int, hi: int) -> list[int]:
         text = self.raw(key)
         return [self._one(key, t, _int, f"comma-separated integers in [{lo}, {hi}]",
                           lambda v: lo <= v <= hi, text) for t in text.split(",")]
 
-    def float_list(self, key: str, lo: float, hi: float, n: int) -> List[float]:
+    def float_list(self, key: str, lo: float, hi: float, n: int) -> list[float]:
         text = self.raw(key)
         values = [self._one(key, t, float, f"comma-separated numbers in [{lo}, {hi}]",
                             lambda v: lo <= v <= hi, text) for t in text.split(",")]
         return self._per_layer(key, text, values, n)
 
-    def bool_list(self, key: str, n: int) -> List[bool]:
+    def bool_list(self, key: str, n: int) -> list[bool]:
         text = self.raw(key)
         values = [self._one(key, t, _bool, "comma-separated True/true/1/False/false/0",
                             lambda v: True, text) for t in text.split(",")]
@@ -102,14 +103,14 @@ class OptionReader:
                               f"{n} comma-separated values")
         return values
 
-    def reject_unknown(self, prefix: str, known: List[str]) -> None:
+    def reject_unknown(self, prefix: str, known: list[str]) -> None:
         """An unknown key with our prefix is a typo: name it and list what is allowed."""
         for key in self.options:
             if key.startswith(prefix) and key not in known:
                 raise self._error("unknown option", key, str(self.options[key]),
                                   ", ".join(sorted(known)))
 
-    def reject_all_unknown(self, known: List[str]) -> None:
+    def reject_all_unknown(self, known: list[str]) -> None:
         """For classes without a prefix: everything but host keys must be known."""
         for key in self.options:
             if key in known or key in HOST_KEYS or key.startswith(HOST_PREFIXES):
@@ -143,10 +144,10 @@ def first_epoch_rate(text: str) -> str:
 class SNNOptions:
     """Options of SNN_traditional / SNN_v1 / SNN_v2 (keys prefixed ``snn_``)."""
 
-    layers: List[int]
-    dropout: List[float]
-    use_batchnorm: List[bool]
-    n_bits: Optional[int]
+    layers: list[int]
+    dropout: list[float]
+    use_batchnorm: list[bool]
+    n_bits: int | None
     threshold_k: int
     ema_momentum: float
     alpha: float
@@ -154,7 +155,7 @@ class SNNOptions:
     learn_decay: bool
     input_encoding: str
     quantizer: str
-    input_bits: Optional[int]
+    input_bits: int | None
 
 
 SNN_KEYS = [
@@ -257,5 +258,5 @@ def parse_inp_dim(inp_dim, owner: str) -> int:
     return value
 
 
-def as_dict(options: Mapping[str, str]) -> Dict[str, str]:
+def as_dict(options: Mapping[str, str]) -> dict[str, str]:
     return {k: str(options[k]) for k in options}

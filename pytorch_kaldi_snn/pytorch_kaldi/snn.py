@@ -8,11 +8,16 @@ PyTorch-Kaldi MLP softmax head follows them exactly as it follows the LSTM/GRU b
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import MultiBitSpike, SigmaDeltaEncoder, SNNStack, SymmetricSpike
+from pytorch_kaldi_snn.nn import (
+    MultiBitSpike,
+    SigmaDeltaEncoder,
+    SNNStack,
+    SymmetricSpike,
+)
 from pytorch_kaldi_snn.pytorch_kaldi.options import parse_inp_dim, parse_snn_options
 
 
@@ -60,19 +65,19 @@ class _SNNBase(nn.Module):
         return self.snn(x).contiguous()
 
 
-class SNN_traditional(_SNNBase):  # noqa: N801 - PyTorch-Kaldi class naming
+class SNN_traditional(_SNNBase):
     """Traditional LIF spiking layers (Eq. 7-9) with multi-bit spikes (Eq. 22)."""
 
     kind = "traditional"
 
 
-class SNN_v1(_SNNBase):  # noqa: N801
+class SNN_v1(_SNNBase):
     """Spiking layers with improved dynamics v1 (Eq. 16-18)."""
 
     kind = "v1"
 
 
-class SNN_v2(_SNNBase):  # noqa: N801
+class SNN_v2(_SNNBase):
     """Spiking layers with improved dynamics v2 (Eq. 19-21)."""
 
     kind = "v2"
