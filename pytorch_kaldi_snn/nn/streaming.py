@@ -1,0 +1,229 @@
+r"""Frame-by-frame inference of a trained spiking stack: ``step(x_t, state)``.
+
+:class:`StreamingSNN` wraps an :class:`~pytorch_kaldi_snn.nn.SNNStack` (or a
+PyTorch-Kaldi ``SNN_*`` module, through its ``snn`` attribute) in eval mode and offers
+
+- ``step(x_t [B, F], state) -> (y_t [B, H], state)``, the online form of the stack;
+- ``forward(x [T, B, F])``, the same loop over a whole sequence.
+
+Two modes:
+
+``sparse=False`` (exact): each frame goes through the layer's own ``w_in`` and ``bn``
+(running statistics) and the reference step functions of
+:mod:`pytorch_kaldi_snn.functional.neurons`, so the outputs equal the full-sequence
+eval forward (float64: identical; float32: up to the last bit of X W, see tests).
+
+``sparse=True`` (event-driven): a layer's input events and its own previous output are
+mostly zeros; only the weight rows of non-zero entries are read:
+
+.. math::  A[n] = b' + \sum_{j:\, x_j[n] \neq 0} x_j[n]\, W'_{j,:}
+                 + \sum_{j:\, y_j[n-1] \neq 0} y_j[n-1]\, W_{r\,j,:}
+
+computed by ``embedding_bag`` (sum mode with per-sample weights) over one table
+``[W_i'; W_r]`` (input rows, then recurrent rows). The eval batch norm is folded into
+``W_i'`` and ``b'`` (:math:`s = \gamma / \sqrt{\sigma^2 + \epsilon}`, :math:`W_i' = W_i
+s`, :math:`b' = (b - \mu) s + \beta`); the first layer, whose input is dense features
+(unless a sigma-delta encoder feeds it events), uses a dense product for its input.
+Results equal the exact mode up to float rounding (a value at a quantisation level's
+edge may move by one level in float32). Call :meth:`StreamingSNN.refresh` after
+changing the wrapped model's weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.functional import neurons
+from pytorch_kaldi_snn.functional.neurons import NeuronState
+from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
+from pytorch_kaldi_snn.nn.spike import MultiBitSpike
+
+log = logging.getLogger(__name__)
+
+
+class StreamState(NamedTuple):
+    """Encoder accumulator and last event (or empty tensors) + one state per layer."""
+
+    enc_u: Tensor
+    enc_e: Tensor
+    layers: tuple[NeuronState, ...]
+
+
+def _stack_of(model: nn.Module) -> SNNStack:
+    if isinstance(model, SNNStack):
+        return model
+    inner = getattr(model, "snn", None)
+    if isinstance(inner, SNNStack):
+        return inner
+    raise DataError(f"streaming needs an SNNStack or a module with .snn, got "
+                    f"{type(model).__name__}")
+
+
+class _SparseLayer:
+    """Folded weights of one layer for the event-driven step."""
+
+    def __init__(self, layer: SpikingLayer, events_in: bool) -> None:
+        w = layer.w_in.weight.detach()  # [G*H, F]
+        bias = (layer.w_in.bias.detach() if layer.w_in.bias is not None
+                else w.new_zeros(w.shape[0]))
+        if layer.bn is not None:
+            bn = layer.bn
+            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            bias = (bias - bn.running_mean) * scale + bn.bias.detach()
+            w = w * scale[:, None]
+        self.kind = layer.kind
+        self.h = layer.hidden_size
+        self.bias = bias.contiguous()
+        self.events_in = events_in
+        rows = [w.t()] if events_in else []
+        if layer.w_rec is not None:
+            rows.append(layer.w_rec.weight.detach().t())
+        self.table = torch.cat(rows).contiguous() if rows else None
+        self.w_dense_t = None if events_in else w.t().contiguous()
+        alpha, beta = layer.decays()
+        self.alpha, self.beta = alpha.detach(), beta.detach()
+        sp = layer.spike
+        self.n_bits = sp.n_bits
+        if sp.n_bits is not None:
+            self.levels = 2**sp.n_bits
+            self.step_size = sp.range.detach() / self.levels
+            self.thr = sp.k * self.step_size
+
+    def spike(self, v: Tensor) -> Tensor:
+        if self.n_bits is None:
+            return torch.relu(v)
+        q = torch.floor(v / self.step_size).clamp_(0, self.levels - 1)
+        return q.mul_(self.step_size).mul_(v > self.thr)
+
+    def events(self, x: Tensor, y_prev: Tensor) -> Tensor:
+        """b' + the rows of the table picked by the non-zero inputs, weighted."""
+        parts = [x] if self.events_in else []
+        if self.kind == "v2":
+            parts.append(y_prev)
+        if not parts:
+            return self.bias + x @ self.w_dense_t
+        vec = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        batch = vec.shape[0]
+        if batch == 1:
+            idx = vec[0].nonzero().squeeze(1)
+            vals = vec[0, idx]
+            offsets = idx.new_zeros(1)
+        else:
+            rows, idx = vec.nonzero(as_tuple=True)
+            vals = vec[rows, idx]
+            counts = torch.bincount(rows, minlength=batch)
+            offsets = counts.cumsum(0) - counts
+        out = F.embedding_bag(idx, self.table, offsets, mode="sum",
+                              per_sample_weights=vals)
+        out = out + self.bias
+        if not self.events_in:
+            out = out.addmm_(x, self.w_dense_t)
+        return out
+
+    def step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
+        a = self.events(x, s.y)
+        if self.kind == "traditional":
+            i = self.beta * s.i + a
+        else:
+            f = torch.sigmoid(a[:, : self.h])
+            c = torch.relu(a[:, self.h:])
+            i = f * s.i + (1 - f) * c
+        v = self.alpha * s.v + i - s.y
+        y = self.spike(v)
+        return y, NeuronState(i, v, y)
+
+
+class StreamingSNN(nn.Module):
+    """Online (frame-by-frame) eval form of a spiking stack; see the module doc."""
+
+    def __init__(self, model: nn.Module, *, sparse: bool = False) -> None:
+        super().__init__()
+        self.stack = _stack_of(model)
+        self.sparse = bool(sparse)
+        for layer in self.stack.layers:
+            if type(layer.spike) is not MultiBitSpike and self.sparse:
+                raise DataError("the sparse streaming path supports the paper's "
+                                "MultiBitSpike only; use sparse=False")
+            if layer.bn is not None and not layer.bn.track_running_stats:
+                raise DataError("streaming needs batch norm with running statistics")
+        self._sparse_layers: list[_SparseLayer] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the wrapped model's weights (after training or loading)."""
+        self.stack.eval()
+        if not self.sparse:
+            return
+        with torch.no_grad():
+            enc = self.stack.encoder is not None
+            self._sparse_layers = [
+                _SparseLayer(layer, events_in=(n > 0 or enc))
+                for n, layer in enumerate(self.stack.layers)
+            ]
+
+    def initial_state(self, batch: int = 1, like: Tensor | None = None) -> StreamState:
+        """All-zero state for ``batch`` streams (dtype/device of ``like``)."""
+        like = like if like is not None else next(self.stack.parameters())
+        layers = tuple(neurons.zero_state(batch, layer.hidden_size, like)
+                       for layer in self.stack.layers)
+        if self.stack.encoder is not None:
+            u = like.new_zeros(batch, self.stack.input_size)
+            return StreamState(u, u, layers)
+        empty = like.new_zeros(0)
+        return StreamState(empty, empty, layers)
+
+    @torch.no_grad()
+    def step(self, x_t: Tensor, state: StreamState | None = None
+             ) -> tuple[Tensor, StreamState]:
+        """One frame ``x_t [B, F]`` -> ``(y_t [B, H_last], new state)``."""
+        if x_t.dim() != 2 or x_t.shape[1] != self.stack.input_size:
+            raise DataError(f"streaming step expects [B, {self.stack.input_size}], "
+                            f"got {list(x_t.shape)}")
+        if state is None:
+            state = self.initial_state(x_t.shape[0], x_t)
+        enc_u, enc_e = state.enc_u, state.enc_e
+        h = x_t
+        if self.stack.encoder is not None:
+            enc_u = enc_u + x_t - enc_e
+            enc_e = self.stack.encoder.spike(enc_u)
+            h = enc_e
+        new_states = []
+        for n, layer in enumerate(self.stack.layers):
+            if self.sparse:
+                h, s = self._sparse_layers[n].step(h, state.layers[n])
+            else:
+                h, s = _exact_step(layer, h, state.layers[n])
+            new_states.append(s)
+        return h, StreamState(enc_u, enc_e, tuple(new_states))
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        """Run :meth:`step` over ``x [T, B, F]`` from the zero state."""
+        state = self.initial_state(x.shape[1], x)
+        outs = []
+        for x_t in x.unbind(0):
+            y, state = self.step(x_t, state)
+            outs.append(y)
+        return torch.stack(outs)
+
+
+def _exact_step(layer: SpikingLayer, x: Tensor, s: NeuronState
+                ) -> tuple[Tensor, NeuronState]:
+    """One frame through the layer's own modules and the reference step functions."""
+    pre = layer.w_in(x)
+    if layer.bn is not None:
+        pre = layer.bn(pre)
+    alpha, beta = layer.decays()
+    if layer.kind == "traditional":
+        return neurons.traditional_step(pre, s, beta, alpha, layer.spike)
+    f_pre, c_pre = pre.chunk(2, dim=-1)
+    if layer.kind == "v1":
+        return neurons.improved_v1_step(f_pre, c_pre, s, alpha, layer.spike)
+    return neurons.improved_v2_step(f_pre, c_pre, s, layer.w_rec.weight.t(), alpha,
+                                    layer.spike)
