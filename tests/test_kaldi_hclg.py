@@ -370,3 +370,22 @@ def test_frame_count_mismatch_names_the_utterance(hclg_exp, tmp_path):
     (tmp_path / "feats.scp").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=f"utterance {u1} has .* aligned frames but"):
         mono.check_alignments(exp / "mono_dev", tmp_path)
+
+
+def test_package_api_dispatches_hclg_folders(hclg_exp, tmp_path):
+    """The runner calls pytorch_kaldi_snn.kaldi.{ali_to_pdf, num_pdfs, decode_loglikes}:
+    folders written by the HCLG path work through them unchanged."""
+    from pytorch_kaldi_snn import kaldi
+    from pytorch_kaldi_snn.kaldi import mono
+
+    exp = hclg_exp["exp"]
+    pdfs = kaldi.ali_to_pdf(exp / "mono_dev")
+    assert {u: list(p) for u, p in pdfs.items()} == {
+        u: list(p) for u, p in mono.ali_to_pdf(exp / "mono_dev").items()}
+    n = kaldi.num_pdfs(exp / "mono_dev")
+    phones = kaldi.ali_to_phones_per_frame(exp / "mono_dev")
+    assert all(len(phones[u]) == len(p) for u, p in pdfs.items())
+    out = kaldi.decode_loglikes({u: _onehot(p, n) for u, p in pdfs.items()},
+                                exp / "graph_word", tmp_path / "dec", lmwts=[10],
+                                wips=[0.0], nj=1, acwt=0.1, max_active=7000)
+    assert (out / "hyp_10_0.txt").is_file() and (out / "decode.log").is_file()

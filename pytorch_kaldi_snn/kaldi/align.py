@@ -172,19 +172,38 @@ def _ali_files(ali_dir) -> List[str]:
     return files
 
 
+def _hclg_dir(ali_dir) -> bool:
+    """A folder written by :mod:`.mono` (transition ids + final.mdl.pkl)."""
+    return (Path(ali_dir) / "final.mdl.pkl").is_file() and \
+        not (Path(ali_dir) / MODEL).is_file()
+
+
 def ali_to_pdf(ali_dir) -> Dict[str, np.ndarray]:
-    """Per-frame pdf ids (what ``ali-to-pdf`` gives)."""
+    """Per-frame pdf ids (what ``ali-to-pdf`` gives); folders of the HCLG path
+    (:mod:`.mono`) are mapped through their transition model."""
+    if _hclg_dir(ali_dir):
+        from pytorch_kaldi_snn.kaldi import mono
+
+        return mono.ali_to_pdf(ali_dir)
     return read_int_vectors(_ali_files(ali_dir))
 
 
 def ali_to_phones_per_frame(ali_dir) -> Dict[str, np.ndarray]:
     """Per-frame phone ids of phones.txt (``ali-to-phones --per-frame=true``)."""
+    if _hclg_dir(ali_dir):
+        from pytorch_kaldi_snn.kaldi import mono
+
+        return mono.ali_to_phones_per_frame(ali_dir)
     model = hmm.MonophoneModel.load(Path(ali_dir) / MODEL)
     table = model.pdf_to_phone_id()
     return {u: table[a] for u, a in ali_to_pdf(ali_dir).items()}
 
 
 def num_pdfs(ali_dir) -> int:
+    if _hclg_dir(ali_dir):
+        from pytorch_kaldi_snn.kaldi import mono
+
+        return mono.num_pdfs(ali_dir)
     return hmm.MonophoneModel.load(Path(ali_dir) / MODEL).num_pdfs
 
 

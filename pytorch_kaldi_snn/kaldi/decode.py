@@ -173,7 +173,15 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *,
 
     Extra keyword arguments (Kaldi's acwt, max_active, ...) are accepted and ignored:
     the LM-weight sweep replaces the acoustic scale, and the search is exact.
+    A graph folder of the HCLG path (``HCLG.fst``, no ``graph.pkl``) is decoded by
+    :func:`.latgen.decode_loglikes` with the same arguments.
     """
+    if (Path(graph_dir) / "HCLG.fst").is_file() and \
+            not (Path(graph_dir) / "graph.pkl").is_file():
+        from pytorch_kaldi_snn.kaldi import latgen
+
+        return latgen.decode_loglikes(loglikes, graph_dir, out_dir, lmwts=lmwts,
+                                      wips=wips, nj=nj, beam=beam, **_ignored)
     graph = Graph.load(graph_dir)
     model = MonophoneModel.load(Path(graph_dir) / MODEL)
     if list(model.phones) != list(graph.phones):
