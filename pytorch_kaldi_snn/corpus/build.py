@@ -261,7 +261,7 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     params = {
         "size": size,
         "seed": int(seed),
-        "version": 3,
+        "version": 4,
         "degradation": asdict(audio.Degradation()),
     }
     params = json.loads(json.dumps(params))  # tuples -> lists, as read back

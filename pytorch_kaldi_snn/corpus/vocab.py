@@ -8,6 +8,7 @@ not a closed set of phrases.
 from __future__ import annotations
 
 import random
+import zlib
 
 _WORDS = {
     "det": "the a this that every some one another each my your his her our their no",
@@ -108,6 +109,9 @@ _WORDS = {
     "single every",
 }
 
+P_HABIT = 0.6  # probability of a habitual successor (word bigram structure)
+SUCCESSORS = 4  # habitual successors per (previous word, class)
+
 VOCAB: dict[str, list[str]] = {k: v.split() for k, v in _WORDS.items()}
 
 _TEMPLATES = [
@@ -136,20 +140,42 @@ def all_words() -> list[str]:
     return sorted(words)
 
 
+def successors(prev: str, slot: str, k: int = SUCCESSORS) -> list[str]:
+    """The ``k`` words of class ``slot`` that habitually follow ``prev``.
+
+    A fixed pseudo-random choice per (previous word, class), seeded by a CRC of the
+    pair, so it is the same in every process and Python version.
+    """
+    words = VOCAB[slot]
+    r = random.Random(zlib.crc32(f"{prev}|{slot}".encode()))
+    return r.sample(words, min(k, len(words)))
+
+
 def sample_sentence(rng: random.Random) -> list[str]:
-    """One sentence: a template filled with words, Zipf-like within each class."""
+    """One sentence: a template filled word by word.
+
+    Each slot takes, with probability ``P_HABIT``, one of the habitual successors of
+    the previous word (collocations: what makes a word bigram LM beat a unigram one,
+    about 290 -> 110 test perplexity on ``small``), otherwise a Zipf-like or uniform
+    draw from the whole class (keeps the whole vocabulary in use).
+    """
     template = rng.choice(_TEMPLATES).split()
-    out = []
+    out: list[str] = []
+    prev = "<s>"
     for slot in template:
         if slot not in VOCAB:
             out.append(slot)
+            prev = slot
             continue
         words = VOCAB[slot]
-        # Zipf-like preference keeps some words frequent, as in real text.
-        idx = min(int(rng.paretovariate(1.2)) - 1, len(words) - 1)
-        out.append(
-            words[(idx * 7 + rng.randrange(3)) % len(words)]
-            if rng.random() < 0.5
-            else rng.choice(words)
-        )
+        if rng.random() < P_HABIT:
+            word = rng.choice(successors(prev, slot))
+        elif rng.random() < 0.5:
+            # Zipf-like preference keeps some words frequent, as in real text.
+            idx = min(int(rng.paretovariate(1.2)) - 1, len(words) - 1)
+            word = words[(idx * 7 + rng.randrange(3)) % len(words)]
+        else:
+            word = rng.choice(words)
+        out.append(word)
+        prev = word
     return out
