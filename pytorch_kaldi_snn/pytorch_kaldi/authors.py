@@ -20,7 +20,11 @@ from torch import Tensor, nn
 
 from pytorch_kaldi_snn.nn import SigmaDeltaEncoder, SNNStack, SymmetricSpike
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
-from pytorch_kaldi_snn.pytorch_kaldi.options import parse_authors_options, parse_inp_dim
+from pytorch_kaldi_snn.pytorch_kaldi.options import (
+    check_input,
+    parse_authors_options,
+    parse_inp_dim,
+)
 from pytorch_kaldi_snn.pytorch_kaldi.snn import _attach_ops_hook
 
 
@@ -42,19 +46,26 @@ class _AuthorsBase(nn.Module):
         encoder = SigmaDeltaEncoder(make_spike()) if o.do_edat else None
         learn = self.kind == "traditional" and o.learn_tau
         self.snn = SNNStack(
-            self.inp_dim, [o.hidden_size] * o.num_layers, self.kind, make_spike,
-            use_batchnorm=[o.use_bn] * o.num_layers, dropout=[o.dropout] * o.num_layers,
-            alpha=1.0, beta=1.0, learn_decay=learn, encoder=encoder,
+            self.inp_dim,
+            [o.hidden_size] * o.num_layers,
+            self.kind,
+            make_spike,
+            use_batchnorm=[o.use_bn] * o.num_layers,
+            dropout=[o.dropout] * o.num_layers,
+            alpha=1.0,
+            beta=1.0,
+            learn_decay=learn,
+            encoder=encoder,
         )
         self.readout = nn.Linear(o.hidden_size, o.output_size, bias=not o.use_bn)
-        self.readout_bn = nn.BatchNorm1d(o.output_size, momentum=o.momentum) \
-            if o.use_bn else None
+        self.readout_bn = (
+            nn.BatchNorm1d(o.output_size, momentum=o.momentum) if o.use_bn else None
+        )
         self.out_dim = o.output_size
         _attach_ops_hook(self, options)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(0)
+        x = check_input(x, self.inp_dim, type(self).__name__)
         y = self.snn(x)
         out = self.readout(y.reshape(-1, y.shape[-1]))
         if self.readout_bn is not None:

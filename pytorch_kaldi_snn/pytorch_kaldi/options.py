@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.errors import ConfigError, DataError
 
 T = TypeVar("T")
 _TRUE = {"True", "true", "1"}
@@ -36,8 +36,12 @@ class OptionReader:
 
     def _error(self, problem: str, key: str, value: str | None, allowed: str):
         return ConfigError(
-            f"{self.owner}: {problem}", file=self.file, section=self.section, key=key,
-            value=value, allowed=allowed,
+            f"{self.owner}: {problem}",
+            file=self.file,
+            section=self.section,
+            key=key,
+            value=value,
+            allowed=allowed,
         )
 
     def raw(self, key: str, default: str | None = None) -> str:
@@ -50,29 +54,56 @@ class OptionReader:
             raise self._error("missing option", key, None, "see the class's proto file")
         return default
 
-    def _one(self, key: str, text: str, cast: Callable[[str], T], allowed: str,
-             check: Callable[[T], bool], shown: str | None = None) -> T:
+    def _one(
+        self,
+        key: str,
+        text: str,
+        cast: Callable[[str], T],
+        allowed: str,
+        check: Callable[[T], bool],
+        shown: str | None = None,
+    ) -> T:
         shown = text if shown is None else shown
         try:
             value = cast(text.strip())
         except ValueError:
-            raise self._error(f"malformed value {text.strip()!r}", key, shown,
-                              allowed) from None
+            raise self._error(
+                f"malformed value {text.strip()!r}", key, shown, allowed
+            ) from None
         if not check(value):
-            raise self._error(f"value {text.strip()!r} out of range", key, shown, allowed)
+            raise self._error(
+                f"value {text.strip()!r} out of range", key, shown, allowed
+            )
         return value
 
     def int(self, key: str, lo: int, hi: int, default: str | None = None) -> int:
-        return self._one(key, self.raw(key, default), _int, f"an integer in [{lo}, {hi}]",
-                         lambda v: lo <= v <= hi)
+        return self._one(
+            key,
+            self.raw(key, default),
+            _int,
+            f"an integer in [{lo}, {hi}]",
+            lambda v: lo <= v <= hi,
+        )
 
-    def float(self, key: str, lo: float, hi: float, default: str | None = None) -> float:
-        return self._one(key, self.raw(key, default), float, f"a number in [{lo}, {hi}]",
-                         lambda v: lo <= v <= hi)
+    def float(
+        self, key: str, lo: float, hi: float, default: str | None = None
+    ) -> float:
+        return self._one(
+            key,
+            self.raw(key, default),
+            float,
+            f"a number in [{lo}, {hi}]",
+            lambda v: lo <= v <= hi,
+        )
 
     def bool(self, key: str, default: str | None = None) -> bool:
-        return self._one(key, self.raw(key, default), _bool,
-                         "True/true/1/False/false/0", lambda v: True)
+        return self._one(
+            key,
+            self.raw(key, default),
+            _bool,
+            "True/true/1/False/false/0",
+            lambda v: True,
+        )
 
     def choice(self, key: str, choices: list[str], default: str | None = None) -> str:
         value = self.raw(key, default)
@@ -82,33 +113,68 @@ class OptionReader:
 
     def int_list(self, key: str, lo: int, hi: int) -> list[int]:
         text = self.raw(key)
-        return [self._one(key, t, _int, f"comma-separated integers in [{lo}, {hi}]",
-                          lambda v: lo <= v <= hi, text) for t in text.split(",")]
+        return [
+            self._one(
+                key,
+                t,
+                _int,
+                f"comma-separated integers in [{lo}, {hi}]",
+                lambda v: lo <= v <= hi,
+                text,
+            )
+            for t in text.split(",")
+        ]
 
     def float_list(self, key: str, lo: float, hi: float, n: int) -> list[float]:
         text = self.raw(key)
-        values = [self._one(key, t, float, f"comma-separated numbers in [{lo}, {hi}]",
-                            lambda v: lo <= v <= hi, text) for t in text.split(",")]
+        values = [
+            self._one(
+                key,
+                t,
+                float,
+                f"comma-separated numbers in [{lo}, {hi}]",
+                lambda v: lo <= v <= hi,
+                text,
+            )
+            for t in text.split(",")
+        ]
         return self._per_layer(key, text, values, n)
 
     def bool_list(self, key: str, n: int) -> list[bool]:
         text = self.raw(key)
-        values = [self._one(key, t, _bool, "comma-separated True/true/1/False/false/0",
-                            lambda v: True, text) for t in text.split(",")]
+        values = [
+            self._one(
+                key,
+                t,
+                _bool,
+                "comma-separated True/true/1/False/false/0",
+                lambda v: True,
+                text,
+            )
+            for t in text.split(",")
+        ]
         return self._per_layer(key, text, values, n)
 
     def _per_layer(self, key: str, text: str, values: list, n: int) -> list:
         if len(values) != n:
-            raise self._error(f"needs one entry per layer ({n} layers)", key, text,
-                              f"{n} comma-separated values")
+            raise self._error(
+                f"needs one entry per layer ({n} layers)",
+                key,
+                text,
+                f"{n} comma-separated values",
+            )
         return values
 
     def reject_unknown(self, prefix: str, known: list[str]) -> None:
         """An unknown key with our prefix is a typo: name it and list what is allowed."""
         for key in self.options:
             if key.startswith(prefix) and key not in known:
-                raise self._error("unknown option", key, str(self.options[key]),
-                                  ", ".join(sorted(known)))
+                raise self._error(
+                    "unknown option",
+                    key,
+                    str(self.options[key]),
+                    ", ".join(sorted(known)),
+                )
 
     def reject_all_unknown(self, known: list[str]) -> None:
         """For classes without a prefix: everything but host keys must be known."""
@@ -116,8 +182,12 @@ class OptionReader:
             if key in known or key in HOST_KEYS or key.startswith(HOST_PREFIXES):
                 continue
             if key.startswith(("lstm_", "gru_", "dnn_", "snn_")):
-                raise self._error("option of another class", key, str(self.options[key]),
-                                  ", ".join(sorted(known)))
+                raise self._error(
+                    "option of another class",
+                    key,
+                    str(self.options[key]),
+                    ", ".join(sorted(known)),
+                )
 
 
 def _int(text: str) -> int:
@@ -155,39 +225,86 @@ class SNNOptions:
     learn_decay: bool
     input_encoding: str
     quantizer: str
-    input_bits: int | None
+    input_bits: int
 
 
 SNN_KEYS = [
-    "snn_lay", "snn_drop", "snn_use_batchnorm", "snn_n_bits", "snn_threshold_k",
-    "snn_ema_momentum", "snn_alpha", "snn_beta", "snn_learn_decay",
-    "snn_input_encoding", "snn_quantizer", "snn_input_bits",
+    "snn_lay",
+    "snn_drop",
+    "snn_use_batchnorm",
+    "snn_n_bits",
+    "snn_threshold_k",
+    "snn_ema_momentum",
+    "snn_alpha",
+    "snn_beta",
+    "snn_learn_decay",
+    "snn_input_encoding",
+    "snn_quantizer",
+    "snn_input_bits",
 ]
 
 
-def parse_snn_options(options: Mapping[str, str], owner: str) -> SNNOptions:
+def parse_snn_options(
+    options: Mapping[str, str], owner: str, kind: str = "traditional"
+) -> SNNOptions:
+    """Typed ``snn_*`` options of one section; ``kind`` is the class's neuron kind.
+
+    ``snn_beta`` (synaptic decay) exists only for the traditional neuron. With
+    ``snn_quantizer=authors`` the signed quantiser needs ``snn_n_bits`` >= 2 and
+    ``snn_threshold_k`` below its 2^(N-1) levels per sign. ``snn_input_bits`` (2..16,
+    default 8) sets the signed sigma-delta input encoder's resolution.
+    """
     r = OptionReader(options, owner)
-    r.reject_unknown("snn_", SNN_KEYS)
+    known = [k for k in SNN_KEYS if kind == "traditional" or k != "snn_beta"]
+    if kind != "traditional" and "snn_beta" in options:
+        raise r._error(
+            "synaptic decay exists only for SNN_traditional",
+            "snn_beta",
+            str(options["snn_beta"]),
+            ", ".join(sorted(known)),
+        )
+    r.reject_unknown("snn_", known)
     layers = r.int_list("snn_lay", 1, 100000)
     n = len(layers)
     if "snn_drop" in options:
         drop_text = first_epoch_rate(r.raw("snn_drop"))
         dropout = OptionReader({"snn_drop": drop_text}, owner).float_list(
-            "snn_drop", 0.0, 0.99, n)
+            "snn_drop", 0.0, 0.99, n
+        )
     else:
         dropout = [0.0] * n
-    use_bn = r.bool_list("snn_use_batchnorm", n) if "snn_use_batchnorm" in options \
+    use_bn = (
+        r.bool_list("snn_use_batchnorm", n)
+        if "snn_use_batchnorm" in options
         else [True] * n
+    )
     bits = r.int("snn_n_bits", 0, 16, default="6")
     n_bits = None if bits == 0 else bits
+    quantizer = r.choice("snn_quantizer", ["paper", "authors"], "paper")
     k = r.int("snn_threshold_k", 0, 65535, default="4")
-    if n_bits is not None and k >= 2**n_bits:
-        raise r._error("threshold above the range", "snn_threshold_k", str(k),
-                       f"an integer in [0, {2**n_bits - 1}] for {n_bits} bits")
-    in_bits = r.int("snn_input_bits", 0, 16, default="8")
-    if in_bits == 1:
-        raise r._error("the signed input encoder needs at least 2 bits", "snn_input_bits",
-                       "1", "0 (off) or 2..16")
+    if quantizer == "authors":
+        if n_bits is None or n_bits < 2:
+            raise r._error(
+                "the signed quantiser needs at least 2 bits",
+                "snn_n_bits",
+                str(bits),
+                "2..16 with snn_quantizer=authors",
+            )
+        if k >= 2 ** (n_bits - 1):
+            raise r._error(
+                "threshold above the range",
+                "snn_threshold_k",
+                str(k),
+                f"an integer in [0, {2 ** (n_bits - 1) - 1}] levels for "
+                f"{n_bits} signed bits",
+            )
+    elif n_bits is not None and k >= 2**n_bits:
+        raise r._error(
+            "threshold above the range",
+            "snn_threshold_k",
+            str(k),
+            f"an integer in [0, {2**n_bits - 1}] for {n_bits} bits",
+        )
     return SNNOptions(
         layers=layers,
         dropout=dropout,
@@ -199,8 +316,8 @@ def parse_snn_options(options: Mapping[str, str], owner: str) -> SNNOptions:
         beta=r.float("snn_beta", 0.0, 1.0, default="0.9"),
         learn_decay=r.bool("snn_learn_decay", default="False"),
         input_encoding=r.choice("snn_input_encoding", ["none", "sigma_delta"], "none"),
-        quantizer=r.choice("snn_quantizer", ["paper", "authors"], "paper"),
-        input_bits=None if in_bits == 0 else in_bits,
+        quantizer=quantizer,
+        input_bits=r.int("snn_input_bits", 2, 16, default="8"),
     )
 
 
@@ -220,8 +337,18 @@ class AuthorsOptions:
     learn_tau: bool
 
 
-AUTHORS_KEYS = ["hidden_size", "num_layers", "dropout", "use_bn", "do_edat", "n_bits",
-                "threshold", "momentum", "output_size", "learn_tau"]
+AUTHORS_KEYS = [
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "use_bn",
+    "do_edat",
+    "n_bits",
+    "threshold",
+    "momentum",
+    "output_size",
+    "learn_tau",
+]
 
 
 def parse_authors_options(options: Mapping[str, str], owner: str) -> AuthorsOptions:
@@ -231,8 +358,12 @@ def parse_authors_options(options: Mapping[str, str], owner: str) -> AuthorsOpti
     n_bits = r.int("n_bits", 2, 16, default="6")
     threshold = r.float("threshold", 0.0, 65535.0, default="3")
     if do_edat and threshold >= 2 ** (n_bits - 1):
-        raise r._error("threshold above the range", "threshold", str(threshold),
-                       f"[0, {2 ** (n_bits - 1) - 1}] levels for {n_bits} bits")
+        raise r._error(
+            "threshold above the range",
+            "threshold",
+            str(threshold),
+            f"[0, {2 ** (n_bits - 1) - 1}] levels for {n_bits} bits",
+        )
     return AuthorsOptions(
         hidden_size=r.int("hidden_size", 1, 100000),
         num_layers=r.int("num_layers", 1, 100),
@@ -253,10 +384,29 @@ def parse_inp_dim(inp_dim, owner: str) -> int:
     except (TypeError, ValueError):
         value = -1
     if value < 1:
-        raise ConfigError(f"{owner}: inp_dim must be a positive integer",
-                          key="inp_dim", value=str(inp_dim), allowed=">= 1")
+        raise ConfigError(
+            f"{owner}: inp_dim must be a positive integer",
+            key="inp_dim",
+            value=str(inp_dim),
+            allowed=">= 1",
+        )
     return value
 
 
 def as_dict(options: Mapping[str, str]) -> dict[str, str]:
     return {k: str(options[k]) for k in options}
+
+
+def check_input(x, inp_dim: int, owner: str):
+    """Return ``x`` as ``[T, B, F]`` (a 2-D ``[T*B, F]`` input becomes one frame per
+    row) after checking ``F == inp_dim``; otherwise raise a DataError naming the class.
+    """
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if x.dim() != 3 or x.shape[-1] != inp_dim:
+        raise DataError(
+            f"{owner}: input of shape {list(x.shape)} does not match inp_dim={inp_dim}; "
+            f"allowed: [T, B, {inp_dim}] or [T*B, {inp_dim}] (check the features' "
+            "dimension and the cfg's context window)"
+        )
+    return x

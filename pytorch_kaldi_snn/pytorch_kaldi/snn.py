@@ -18,7 +18,11 @@ from pytorch_kaldi_snn.nn import (
     SNNStack,
     SymmetricSpike,
 )
-from pytorch_kaldi_snn.pytorch_kaldi.options import parse_inp_dim, parse_snn_options
+from pytorch_kaldi_snn.pytorch_kaldi.options import (
+    check_input,
+    parse_inp_dim,
+    parse_snn_options,
+)
 
 
 def _attach_ops_hook(net: nn.Module, options: Mapping[str, str]) -> None:
@@ -37,31 +41,37 @@ class _SNNBase(nn.Module):
         super().__init__()
         owner = type(self).__name__
         self.inp_dim = parse_inp_dim(inp_dim, owner)
-        opts = parse_snn_options(options, owner)
+        opts = parse_snn_options(options, owner, self.kind)
         self.opts = opts
-        if opts.quantizer == "paper":
-            def make_spike() -> nn.Module:
+
+        def make_spike() -> nn.Module:
+            if opts.quantizer == "paper":
                 return MultiBitSpike(opts.n_bits, opts.threshold_k, opts.ema_momentum)
-        else:
-            bits = opts.n_bits or 16
-            def make_spike() -> nn.Module:
-                return SymmetricSpike(max(bits, 2), min(opts.threshold_k,
-                                      2 ** (max(bits, 2) - 1) - 1), opts.ema_momentum)
+            return SymmetricSpike(opts.n_bits, opts.threshold_k, opts.ema_momentum)
+
         encoder = None
         if opts.input_encoding == "sigma_delta":
+            # CMVN'd features are signed: the encoder uses the signed quantiser.
             encoder = SigmaDeltaEncoder(
-                SymmetricSpike(opts.input_bits or 8, 0, opts.ema_momentum))
+                SymmetricSpike(opts.input_bits, 0, opts.ema_momentum)
+            )
         self.snn = SNNStack(
-            self.inp_dim, opts.layers, self.kind, make_spike,
-            use_batchnorm=opts.use_batchnorm, dropout=opts.dropout, alpha=opts.alpha,
-            beta=opts.beta, learn_decay=opts.learn_decay, encoder=encoder,
+            self.inp_dim,
+            opts.layers,
+            self.kind,
+            make_spike,
+            use_batchnorm=opts.use_batchnorm,
+            dropout=opts.dropout,
+            alpha=opts.alpha,
+            beta=opts.beta,
+            learn_decay=opts.learn_decay,
+            encoder=encoder,
         )
         self.out_dim = opts.layers[-1]
         _attach_ops_hook(self, options)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 2:  # [T*B, F] from a non-sequential caller: one frame per row
-            x = x.unsqueeze(0)
+        x = check_input(x, self.inp_dim, type(self).__name__)
         return self.snn(x).contiguous()
 
 
