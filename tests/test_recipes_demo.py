@@ -28,6 +28,20 @@ def test_help_lists_the_options():
         assert opt in r.stdout
 
 
+def test_bare_boolean_flag_and_nothing_to_do(tmp_path):
+    """``--all`` alone means ``--all true``; stages past the last do nothing."""
+    r = _run("--dir", str(tmp_path / "exp"), "--all", "--seeds", "2", "--stage", "7")
+    assert r.returncode == 0, r.stderr
+    assert "stage" not in r.stderr.replace("--stage", "")
+    assert "finished in" in r.stderr
+
+
+def test_refuses_to_mix_corpus_sizes_in_one_folder(tmp_path):
+    (tmp_path / "corpus_size").write_text("small\n")
+    r = _run("--dir", str(tmp_path), "--size", "tiny", "--stage", "1")
+    assert r.returncode != 0 and "holds the small corpus" in r.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--bogus", "1"], "unknown option --bogus"),
     (["--arch", "transformer"], "--arch must be"),

@@ -24,7 +24,8 @@ help_message="Usage: bash recipes/demo/run.sh [options]
                    6 report
   --size S         demo corpus size: tiny | small | large (default small)
   --arch A         lstm | gru | trad | v1 | v2 (default v2)
-  --all B          true: train all five architectures (default false)
+  --all [B]        true (or the bare flag): train all five architectures
+                   (default false)
   --seeds N        with --all: seeds per architecture (default 1)
   --epochs N       training epochs (default 8)
   --nj N           parallel jobs for alignment and decoding (default 2)
@@ -62,6 +63,13 @@ done
 
 corpus="$dir/corpus"
 data="$corpus/data"
+# One corpus size per working folder: experiments resume from their checkpoints, which
+# must never come from another corpus.
+if [ -f "$dir/corpus_size" ] && [ "$(cat "$dir/corpus_size")" != "$size" ]; then
+  echo "$0: $dir holds the $(cat "$dir/corpus_size") corpus; use another --dir for" \
+    "--size $size (e.g. --dir exp/demo_$size)" >&2
+  exit 1
+fi
 mkdir -p "$dir"
 SECONDS=0
 stage_start=0
@@ -79,6 +87,7 @@ fi
 if run_stage 1 && ! done_before 1 "$size"; then
   begin 1 "synthesise the $size demo corpus into $corpus"
   pytorch-kaldi-snn make-corpus --size "$size" --out "$corpus" --nj "$nj"
+  echo "$size" > "$dir/corpus_size"
   end 1 "$size"
 fi
 
