@@ -47,11 +47,17 @@ def build(args: argparse.Namespace, device: torch.device) -> dict[str, Callable]
     }
     bits = None if args.bits == 0 else args.bits
     for kind in args.kinds.split(","):
-        stack = SNNStack(
-            args.input, [args.hidden] * args.layers, kind,
-            lambda: MultiBitSpike(bits, args.k if bits else 0),
-            dropout=[args.dropout] * args.layers,
-        ).to(device).train()
+        stack = (
+            SNNStack(
+                args.input,
+                [args.hidden] * args.layers,
+                kind,
+                lambda: MultiBitSpike(bits, args.k if bits else 0),
+                dropout=[args.dropout] * args.layers,
+            )
+            .to(device)
+            .train()
+        )
         for path in args.paths.split(","):
             fn = stack if path == "default" else _reference_forward(stack)
             models[f"SNN {kind} ({path})"] = fn
@@ -86,8 +92,10 @@ def table(times: dict[str, dict[str, list[float]]]) -> str:
     """Markdown table of medians and their ratios to GRU and LSTM."""
     med = {n: {c: statistics.median(v) for c, v in d.items()} for n, d in times.items()}
     g, m = med["torch.nn.GRU"], med["torch.nn.LSTM"]
-    rows = ["| model | CPU s | / GRU | / LSTM | wall s | / GRU | / LSTM |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| model | CPU s | / GRU | / LSTM | wall s | / GRU | / LSTM |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, t in med.items():
         rows.append(
             f"| {name} | {t['cpu']:.3f} | {t['cpu'] / g['cpu']:.2f} | "
@@ -110,15 +118,20 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--kinds", default="v2,v1,traditional")
-    p.add_argument("--paths", default="default,reference",
-                   help="comma list of default (fast path if any) and reference")
+    p.add_argument(
+        "--paths",
+        default="default,reference",
+        help="comma list of default (fast path if any) and reference",
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"# T={args.frames} B={args.batch} F={args.input} {args.layers}x{args.hidden} "
-          f"bits={args.bits or 'full'} k={args.k} dropout={args.dropout} "
-          f"device={args.device} threads={args.threads} torch {torch.__version__}, "
-          f"median of {args.repeats}")
+    print(
+        f"# T={args.frames} B={args.batch} F={args.input} {args.layers}x{args.hidden} "
+        f"bits={args.bits or 'full'} k={args.k} dropout={args.dropout} "
+        f"device={args.device} threads={args.threads} torch {torch.__version__}, "
+        f"median of {args.repeats}"
+    )
     print(table(measure(args)))
     return 0
 

@@ -27,8 +27,12 @@ def test_traditional_trace_by_hand():
     # I: 1, 1.5, 0.75, 2.375
     # V: 1, 0.9*1+1.5-0 = 2.4 (spike), 0.9*2.4+0.75-1 = 1.91 (spike),
     #    0.9*1.91+2.375-1 = 3.094 (spike)
-    assert trace == [(1.0, 1.0, 0.0), (1.5, 2.4, 1.0), (0.75, 1.91, 1.0),
-                     (2.375, 3.094, 1.0)]
+    assert trace == [
+        (1.0, 1.0, 0.0),
+        (1.5, 2.4, 1.0),
+        (0.75, 1.91, 1.0),
+        (2.375, 3.094, 1.0),
+    ]
 
 
 def test_v1_trace_by_hand():
@@ -49,12 +53,14 @@ def test_v2_recurrent_input_enters_the_gates():
     # last output 1 on a single neuron; w_rec [H, 2H] = [[w_f, w_c]]
     s = NeuronState(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1))
     w_rec = torch.tensor([[100.0, 3.0]])  # forget gate saturates to 1 -> I keeps 0
-    _y, s2 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
-                                      alpha, _binary)
+    _y, s2 = neurons.improved_v2_step(
+        torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec, alpha, _binary
+    )
     assert abs(s2.i.item()) < 1e-6
     w_rec = torch.tensor([[-100.0, 3.0]])  # forget gate 0 -> I = relu(0 + 3) = 3
-    _y, s3 = neurons.improved_v2_step(torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec,
-                                     alpha, _binary)
+    _y, s3 = neurons.improved_v2_step(
+        torch.zeros(1, 1), torch.zeros(1, 1), s, w_rec, alpha, _binary
+    )
     assert abs(s3.i.item() - 3.0) < 1e-6
     assert abs(s3.v.item() - (3.0 - 1.0)) < 1e-6  # reset subtracts the last output
 
@@ -79,8 +85,9 @@ def test_gradcheck_continuous_parts():
 
     def trad(x, i0):
         s = NeuronState(i0, torch.zeros_like(i0), y0)
-        _y, s = neurons.traditional_step(x, s, torch.tensor(0.7, dtype=torch.float64),
-                                        alpha, relu)
+        _y, s = neurons.traditional_step(
+            x, s, torch.tensor(0.7, dtype=torch.float64), alpha, relu
+        )
         return s.i, s.v
 
     assert torch.autograd.gradcheck(trad, (f, i0))
@@ -88,8 +95,14 @@ def test_gradcheck_continuous_parts():
 
 def test_run_sequence_tracks_the_membrane_maximum():
     xw = torch.tensor([[[1.0]], [[2.0]], [[-5.0]]])
-    y, _s, vmax = neurons.run_sequence(neurons.traditional_step, (xw,), _zeros(),
-                                      torch.tensor(0.0), torch.tensor(1.0), torch.relu,
-                                      track_max=True)
+    y, _s, vmax = neurons.run_sequence(
+        neurons.traditional_step,
+        (xw,),
+        _zeros(),
+        torch.tensor(0.0),
+        torch.tensor(1.0),
+        torch.relu,
+        track_max=True,
+    )
     # relu spikes reset fully: V = I each frame -> max is 2
     assert y.shape == (3, 1, 1) and vmax.item() == 2.0

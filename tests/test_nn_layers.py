@@ -67,8 +67,9 @@ def test_outputs_are_quantised_to_the_layer_range():
 
 def test_dropout_mask_is_one_per_sequence():
     torch.manual_seed(0)
-    layer = SpikingLayer(3, 50, "v1", MultiBitSpike(None), dropout=0.5,
-                         use_batchnorm=False)
+    layer = SpikingLayer(
+        3, 50, "v1", MultiBitSpike(None), dropout=0.5, use_batchnorm=False
+    )
     layer.train()
     mask = layer.dropout_mask(4, torch.zeros(1))
     assert mask.shape == (4, 50)
@@ -97,8 +98,9 @@ def test_bad_arguments_are_named():
 def _grad_vs_distance(kind: str, beta: float = 0.8):
     """|dI[T-1]/dx[T-1-d]| in full precision (no STE), Eq. 15's argument."""
     torch.manual_seed(0)
-    layer = SpikingLayer(4, 16, kind, MultiBitSpike(None), use_batchnorm=False,
-                         beta=beta)
+    layer = SpikingLayer(
+        4, 16, kind, MultiBitSpike(None), use_batchnorm=False, beta=beta
+    )
     if kind != "traditional":
         with torch.no_grad():  # forget gate open: a long memory, as after training
             layer.w_in.bias[:16] = 4.0

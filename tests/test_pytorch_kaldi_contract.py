@@ -10,25 +10,41 @@ import pytest
 import torch
 
 from pytorch_kaldi_snn import pytorch_kaldi as pk
-from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.errors import ConfigError, DataError
 from pytorch_kaldi_snn.proto import check_section, read_proto
 
 ROOT = Path(__file__).resolve().parents[1]
 SNN = ["SNN_traditional", "SNN_v1", "SNN_v2"]
-AUTHORS = ["TraditionalSpikingModel", "ImprovedSpikingModelV1", "ImprovedSpikingModelV2"]
-AUTHORS_OPTIONS = {"hidden_size": "16", "num_layers": "2", "dropout": "0.2",
-                   "use_bn": "True", "do_edat": "True", "n_bits": "6", "threshold": "3",
-                   "momentum": "0.1", "output_size": "11", "learn_tau": "True"}
+AUTHORS = [
+    "TraditionalSpikingModel",
+    "ImprovedSpikingModelV1",
+    "ImprovedSpikingModelV2",
+]
+AUTHORS_OPTIONS = {
+    "hidden_size": "16",
+    "num_layers": "2",
+    "dropout": "0.2",
+    "use_bn": "True",
+    "do_edat": "True",
+    "n_bits": "6",
+    "threshold": "3",
+    "momentum": "0.1",
+    "output_size": "11",
+    "learn_tau": "True",
+}
 
 
 def _template_section(cls: str, to_do: str, small: bool = True):
-    """The SNN architecture section of cfg/TIMIT_<cls>.cfg, as the host hands it over."""
+    """The SNN arch section of cfg/TIMIT_<cls>.cfg, as the host hands it over."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(ROOT / "cfg" / f"TIMIT_{cls}.cfg")
     # the forward stage writes operation counts under [exp] out_folder
     parser["exp"]["out_folder"] = tempfile.mkdtemp(prefix="pk_contract_")
-    name = next(s for s in parser.sections()
-                if s.startswith("architecture") and parser[s]["arch_class"] == cls)
+    name = next(
+        s
+        for s in parser.sections()
+        if s.startswith("architecture") and parser[s]["arch_class"] == cls
+    )
     sec = parser[name]
     if small:
         sec["snn_lay"] = "12,9"
@@ -39,8 +55,9 @@ def _template_section(cls: str, to_do: str, small: bool = True):
 
 def _authors_section(cls: str, to_do: str):
     parser = configparser.ConfigParser(interpolation=None)
-    parser["architecture1"] = dict(AUTHORS_OPTIONS, arch_class=cls, to_do=to_do,
-                                   use_cuda="False")
+    parser["architecture1"] = dict(
+        AUTHORS_OPTIONS, arch_class=cls, to_do=to_do, use_cuda="False"
+    )
     return parser["architecture1"]
 
 
@@ -85,7 +102,11 @@ def test_contract(cls):
 @pytest.mark.parametrize("cls", SNN + AUTHORS)
 def test_proto_accepts_the_options_we_ship(cls):
     proto = read_proto(str(ROOT / "proto" / f"{cls}.proto"))
-    sec = _template_section(cls, "train") if cls in SNN else _authors_section(cls, "train")
+    sec = (
+        _template_section(cls, "train")
+        if cls in SNN
+        else _authors_section(cls, "train")
+    )
     check_section(sec, proto, section_name=cls)
     for key in proto:  # every proto key is read by the class
         broken = dict(sec)
@@ -96,15 +117,18 @@ def test_proto_accepts_the_options_we_ship(cls):
             getattr(pk, cls)(parser["a"], 13)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("snn_n_bits", "17", "snn_n_bits"),
-    ("snn_threshold_k", "64", "threshold above the range"),
-    ("snn_drop", "0.1", "one entry per layer"),
-    ("snn_use_batchnorm", "yes,no", "snn_use_batchnorm"),
-    ("snn_lay", "12,x", "snn_lay"),
-    ("snn_input_encoding", "delta", "sigma_delta"),
-    ("snn_typo", "1", "unknown option"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("snn_n_bits", "17", "snn_n_bits"),
+        ("snn_threshold_k", "64", "threshold above the range"),
+        ("snn_drop", "0.1", "one entry per layer"),
+        ("snn_use_batchnorm", "yes,no", "snn_use_batchnorm"),
+        ("snn_lay", "12,x", "snn_lay"),
+        ("snn_input_encoding", "delta", "sigma_delta"),
+        ("snn_typo", "1", "unknown option"),
+    ],
+)
 def test_bad_options_name_class_key_value_and_allowed(key, value, match):
     sec = _template_section("SNN_v2", "train")
     sec[key] = value
@@ -114,10 +138,16 @@ def test_bad_options_name_class_key_value_and_allowed(key, value, match):
     assert "SNN_v2" in text and key in text and value in text and "allowed" in text
 
 
-def test_inp_dim_mismatch_is_reported():
-    net = pk.SNN_v1(_template_section("SNN_v1", "train"), 13)
-    with pytest.raises(Exception, match=r"\[T, B, 13\]"):
+@pytest.mark.parametrize("cls", ["SNN_v1", "ImprovedSpikingModelV2"])
+def test_inp_dim_mismatch_is_reported(cls):
+    net = _build(cls, "train")
+    with pytest.raises(DataError, match=r"\[T, B, 13\]") as err:
         net(torch.zeros(4, 2, 40))
+    assert cls in str(err.value) and "inp_dim=13" in str(err.value)
+    net(torch.zeros(8, 13))  # a 2-D [T*B, F] input is one frame per row
+
+
+def test_inp_dim_must_be_positive():
     with pytest.raises(ConfigError, match="inp_dim"):
         pk.SNN_v1(_template_section("SNN_v1", "train"), 0)
 

@@ -30,7 +30,7 @@ SpikeFn = Callable[[Tensor], Tensor]
 
 
 class NeuronState(NamedTuple):
-    """State of a layer of neurons: synaptic current, membrane potential, last output."""
+    """Layer state: synaptic current, membrane potential and last output."""
 
     i: Tensor
     v: Tensor
@@ -55,10 +55,10 @@ def traditional_step(
     """One frame of the traditional LIF neuron (Eq. 7-9).
 
     >>> s = NeuronState(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1))
-    >>> y, s = traditional_step(torch.ones(1, 1), s, torch.tensor(0.5), torch.tensor(1.0),
-    ...                         lambda v: (v > 1).float())
-    >>> y, s = traditional_step(torch.ones(1, 1), s, torch.tensor(0.5), torch.tensor(1.0),
-    ...                         lambda v: (v > 1).float())
+    >>> one, half = torch.ones(1, 1), torch.tensor(0.5)
+    >>> binary = lambda v: (v > 1).float()
+    >>> y, s = traditional_step(one, s, half, torch.tensor(1.0), binary)
+    >>> y, s = traditional_step(one, s, half, torch.tensor(1.0), binary)
     >>> s.i.item(), s.v.item(), y.item()
     (1.5, 2.5, 1.0)
     """

@@ -19,7 +19,8 @@ fix for the gradient mismatch of binary spikes). ``n_bits=None`` is full precisi
 
 The authors' release uses a signed, symmetric quantiser instead
 (:func:`symmetric_spike`): :math:`L = 2^{N-1}`, :math:`q = \mathrm{trunc}(V L / s)`
-clamped to :math:`\pm(L-1)`, zeroed where :math:`|q| \le` ``threshold``, :math:`Y = q s / L`.
+clamped to :math:`\pm(L-1)`, zeroed where :math:`|q| \le` ``threshold``,
+:math:`Y = q s / L`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class _MultiBitSpike(torch.autograd.Function):
         levels = 2**n_bits
         step = b / levels
         q = torch.floor(v / step).clamp_(0, levels - 1)
-        y = torch.where(v > k * step, q * step, torch.zeros((), dtype=v.dtype, device=v.device))
+        y = torch.where(
+            v > k * step, q * step, torch.zeros((), dtype=v.dtype, device=v.device)
+        )
         ctx.save_for_backward(v, b)
         return y
 
@@ -80,7 +83,8 @@ class _SymmetricSpike(torch.autograd.Function):
 
 
 def symmetric_spike(v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tensor:
-    """The authors' signed quantiser: 2^(N-1) - 1 levels per sign, |q| <= threshold -> 0.
+    """The authors' signed quantiser: 2^(N-1) - 1 levels per sign, zero where
+    |q| <= threshold.
 
     >>> symmetric_spike(torch.tensor([-0.9, -0.2, 0.3, 0.8]), torch.tensor(1.0), 3, 1)
     tensor([-0.7500,  0.0000,  0.0000,  0.7500])

@@ -25,7 +25,7 @@ FAST_PATHS: list[Callable[[SpikingLayer, Tensor], Tensor | None]] = []
 
 
 class SpikingLayer(nn.Module):
-    """One unidirectional layer of spiking neurons, input ``[T, B, F]`` -> ``[T, B, H]``.
+    """One unidirectional layer of spiking neurons, ``[T, B, F]`` -> ``[T, B, H]``.
 
     Args:
         input_size: F.
@@ -54,11 +54,16 @@ class SpikingLayer(nn.Module):
     ) -> None:
         super().__init__()
         if kind not in KINDS:
-            raise ConfigError("unknown neuron kind", key="kind", value=kind,
-                              allowed=", ".join(KINDS))
+            raise ConfigError(
+                "unknown neuron kind", key="kind", value=kind, allowed=", ".join(KINDS)
+            )
         if not 0.0 <= dropout < 1.0:
-            raise ConfigError("dropout out of range", key="dropout", value=str(dropout),
-                              allowed="[0, 1)")
+            raise ConfigError(
+                "dropout out of range",
+                key="dropout",
+                value=str(dropout),
+                allowed="[0, 1)",
+            )
         self.kind = kind
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
@@ -123,20 +128,36 @@ class SpikingLayer(nn.Module):
             if mask is not None:
                 pre = pre * mask
             y, state, v_max = neurons.run_sequence(
-                neurons.traditional_step, (pre,), state, beta, alpha, self.spike,
+                neurons.traditional_step,
+                (pre,),
+                state,
+                beta,
+                alpha,
+                self.spike,
                 track_max=track,
             )
         elif self.kind == "v1":
             f_pre, c_pre = pre.chunk(2, dim=-1)
             y, state, v_max = neurons.run_sequence(
-                neurons.improved_v1_step, (f_pre, c_pre), state, alpha, self.spike,
-                mask=mask, track_max=track,
+                neurons.improved_v1_step,
+                (f_pre, c_pre),
+                state,
+                alpha,
+                self.spike,
+                mask=mask,
+                track_max=track,
             )
         else:
             f_pre, c_pre = pre.chunk(2, dim=-1)
             y, state, v_max = neurons.run_sequence(
-                neurons.improved_v2_step, (f_pre, c_pre), state, self.w_rec.weight.t(),
-                alpha, self.spike, mask=mask, track_max=track,
+                neurons.improved_v2_step,
+                (f_pre, c_pre),
+                state,
+                self.w_rec.weight.t(),
+                alpha,
+                self.spike,
+                mask=mask,
+                track_max=track,
             )
         self.spike.observe(v_max)
         return y, state
@@ -156,8 +177,10 @@ class SpikingLayer(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, kind={self.kind}, "
-                f"dropout={self.dropout}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, kind={self.kind}, "
+            f"dropout={self.dropout}"
+        )
 
 
 class SNNStack(nn.Module):
@@ -189,11 +212,19 @@ class SNNStack(nn.Module):
         layers = []
         dims = [int(input_size)] + [int(s) for s in sizes]
         for i in range(n):
-            layers.append(SpikingLayer(
-                dims[i], dims[i + 1], kind, make_spike(),
-                use_batchnorm=use_batchnorm[i], dropout=dropout[i], alpha=alpha,
-                beta=beta, learn_decay=learn_decay,
-            ))
+            layers.append(
+                SpikingLayer(
+                    dims[i],
+                    dims[i + 1],
+                    kind,
+                    make_spike(),
+                    use_batchnorm=use_batchnorm[i],
+                    dropout=dropout[i],
+                    alpha=alpha,
+                    beta=beta,
+                    learn_decay=learn_decay,
+                )
+            )
         self.layers = nn.ModuleList(layers)
         self.input_size = int(input_size)
         self.out_dim = dims[-1]

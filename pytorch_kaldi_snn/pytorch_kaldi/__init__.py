@@ -1,4 +1,6 @@
-"""Drop-in PyTorch-Kaldi architecture classes: ``arch_library=pytorch_kaldi_snn.pytorch_kaldi``.
+"""Drop-in PyTorch-Kaldi architecture classes.
+
+Use ``arch_library=pytorch_kaldi_snn.pytorch_kaldi`` in a cfg.
 
 The only package code that reads cfg sections (through :mod:`.options`).
 """

@@ -3,12 +3,14 @@
 ``TraditionalSpikingModel``, ``ImprovedSpikingModelV1`` and ``ImprovedSpikingModelV2``
 accept the options of the authors' cfg files (hidden_size, num_layers, dropout, use_bn,
 do_edat, n_bits, threshold, momentum, output_size, learn_tau), so those cfgs run with
-only ``arch_library`` changed. Differences from our ``SNN_*`` classes follow the authors'
-code (docs/DESIGN.md): signed quantiser with ``threshold`` counted in levels, alpha = 1,
-learnable per-neuron synaptic decay initialised to 1 (traditional; trainable when
-learn_tau), sigma-delta encoded input when ``do_edat``, and a Linear + BatchNorm +
+only ``arch_library`` changed. Differences from our ``SNN_*`` classes follow the
+authors' code (docs/DESIGN.md): signed quantiser with ``threshold`` counted in levels,
+alpha = 1, learnable per-neuron synaptic decay initialised to 1 (traditional; trainable
+when learn_tau), sigma-delta encoded input when ``do_edat``, and a Linear + BatchNorm +
 LogSoftmax readout inside the model returning ``[T*B, output_size]`` log-probabilities.
-``do_edat=False`` switches every quantiser off (full precision).
+``do_edat=False`` switches the v1/v2 quantisers off (full precision); the authors'
+traditional model ignores it and always quantises. ``n_bits=32`` (their cfgs) is
+practically full precision. Batch norms use ``momentum`` as in their code.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ class _AuthorsBase(nn.Module):
         o = parse_authors_options(options, owner)
         self.opts = o
 
+        # The authors' traditional model quantises whatever do_edat says; v1/v2
+        # without do_edat run full precision (relu of V equals their I, which is >= 0).
+        quantise = o.do_edat or self.kind == "traditional"
+
         def make_spike() -> nn.Module:
-            if o.do_edat:
+            if quantise:
                 return SymmetricSpike(o.n_bits, o.threshold, o.momentum)
             return MultiBitSpike(None)
 
-        encoder = SigmaDeltaEncoder(make_spike()) if o.do_edat else None
+        encoder = SigmaDeltaEncoder(make_spike()) if quantise else None
         learn = self.kind == "traditional" and o.learn_tau
         self.snn = SNNStack(
             self.inp_dim,
@@ -57,6 +63,11 @@ class _AuthorsBase(nn.Module):
             learn_decay=learn,
             encoder=encoder,
         )
+        for layer in self.snn.layers:
+            if layer.bn is not None:  # the authors' batch norms use their momentum
+                layer.bn.momentum = o.momentum
+            if learn:  # only the synaptic decay is learnt; the membrane never leaks
+                layer.alpha.requires_grad_(False)
         self.readout = nn.Linear(o.hidden_size, o.output_size, bias=not o.use_bn)
         self.readout_bn = (
             nn.BatchNorm1d(o.output_size, momentum=o.momentum) if o.use_bn else None

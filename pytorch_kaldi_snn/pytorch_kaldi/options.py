@@ -166,7 +166,7 @@ class OptionReader:
         return values
 
     def reject_unknown(self, prefix: str, known: list[str]) -> None:
-        """An unknown key with our prefix is a typo: name it and list what is allowed."""
+        """An unknown key with our prefix is a typo: name it, list what is allowed."""
         for key in self.options:
             if key.startswith(prefix) and key not in known:
                 raise self._error(
@@ -205,8 +205,10 @@ def _bool(text: str) -> bool:
 
 
 def first_epoch_rate(text: str) -> str:
-    """PyTorch-Kaldi rewrites ``*_drop`` values into per-epoch schedules (``0.1*24``);
-    the chunk cfg a class sees holds the current epoch's rate, but accept the schedule."""
+    """PyTorch-Kaldi rewrites ``*_drop`` values into per-epoch schedules (``0.1*24``).
+
+    The chunk cfg a class sees holds the current epoch's rate, but accept the schedule.
+    """
     return ",".join(part.split("|")[0].split("*")[0] for part in text.split(","))
 
 
@@ -355,7 +357,8 @@ def parse_authors_options(options: Mapping[str, str], owner: str) -> AuthorsOpti
     r = OptionReader(options, owner)
     r.reject_all_unknown(AUTHORS_KEYS)
     do_edat = r.bool("do_edat", default="True")
-    n_bits = r.int("n_bits", 2, 16, default="6")
+    # The authors' cfgs use n_bits=32 as full precision (2^31 levels per sign).
+    n_bits = r.int("n_bits", 2, 32, default="6")
     threshold = r.float("threshold", 0.0, 65535.0, default="3")
     if do_edat and threshold >= 2 ** (n_bits - 1):
         raise r._error(
@@ -405,7 +408,8 @@ def check_input(x, inp_dim: int, owner: str):
         x = x.unsqueeze(0)
     if x.dim() != 3 or x.shape[-1] != inp_dim:
         raise DataError(
-            f"{owner}: input of shape {list(x.shape)} does not match inp_dim={inp_dim}; "
+            f"{owner}: input of shape {list(x.shape)} does not match "
+            f"inp_dim={inp_dim}; "
             f"allowed: [T, B, {inp_dim}] or [T*B, {inp_dim}] (check the features' "
             "dimension and the cfg's context window)"
         )

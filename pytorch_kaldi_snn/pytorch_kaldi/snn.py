@@ -3,7 +3,8 @@
 ``SNN_traditional``, ``SNN_v1`` and ``SNN_v2`` take ``(options, inp_dim)`` like every
 PyTorch-Kaldi class, read ``snn_*`` keys (see proto/SNN_*.proto and
 :mod:`.options`), and return the spike trains ``[T, B, H_last]`` of the last layer, so a
-PyTorch-Kaldi MLP softmax head follows them exactly as it follows the LSTM/GRU baselines.
+PyTorch-Kaldi MLP softmax head follows them exactly as it follows the LSTM/GRU
+baselines.
 """
 
 from __future__ import annotations
