@@ -29,19 +29,22 @@ class Degradation:
 def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     """Resample espeak's output (22050 Hz) to 16 kHz by truncating the spectrum.
 
-    ``y = irfft(X[:n_out // 2 + 1], n_out) * n_out / n`` with ``n_out = round(n * 16000
-    / rate)``: an ideal low-pass at 8 kHz (the signal is treated as periodic, which
-    only matters in the first and last milliseconds of an utterance padded by silence).
+    With ``up / down = 16000 / rate`` in lowest terms, the input is zero-padded to
+    ``n_pad = down * 2^k >= n`` samples (a length the FFT factors quickly) and
+    ``y = irfft(X[:m // 2 + 1], m) * m / n_pad`` with ``m = up * 2^k``: an ideal
+    low-pass at 8 kHz; the first ``round(n * up / down)`` samples are kept.
     """
     x = np.asarray(audio, dtype=np.float64)
     if rate == SAMPLE_RATE or len(x) == 0:
         return x.astype(np.float32)
-    n = len(x)
-    n_out = max(int(round(n * SAMPLE_RATE / rate)), 1)
-    spec = np.fft.rfft(x)
-    keep = min(len(spec), n_out // 2 + 1)
-    y = np.fft.irfft(spec[:keep], n_out) * (n_out / n)
-    return y.astype(np.float32)
+    g = int(np.gcd(int(rate), SAMPLE_RATE))
+    up, down = SAMPLE_RATE // g, int(rate) // g
+    blocks = _fft_size(-(-len(x) // down))
+    n_pad, m = down * blocks, up * blocks
+    spec = np.fft.rfft(x, n_pad)
+    keep = min(len(spec), m // 2 + 1)
+    y = np.fft.irfft(spec[:keep], m) * (m / n_pad)
+    return y[: int(round(len(x) * up / down))].astype(np.float32)
 
 
 def _fft_size(n: int) -> int:

@@ -59,6 +59,7 @@ SIZES = {
 }
 FRAME_RATE = 100
 MARKER = ".corpus_done.json"
+BLOCK = 10  # utterances per synthesis process (part of the bytes: bump version)
 
 
 def speakers_for(
@@ -119,6 +120,22 @@ def synthesize_job(job: dict) -> dict:
         "pron": pron,
         "words": job["words"],
     }
+
+
+def synthesize_block(jobs: list[dict]) -> list[dict]:
+    """Worker: a block of utterances, synthesised in order (see make_corpus)."""
+    return [synthesize_job(j) for j in jobs]
+
+
+def _blocks(jobs: list[dict], size: int = BLOCK) -> list[list[dict]]:
+    """Consecutive runs of at most ``size`` utterances of one speaker (plan order)."""
+    out: list[list[dict]] = []
+    for j in jobs:
+        if out and out[-1][0]["spk"] == j["spk"] and len(out[-1]) < size:
+            out[-1].append(j)
+        else:
+            out.append([j])
+    return out
 
 
 def _plan(size: Size, seed: int) -> dict[str, list[dict]]:
@@ -261,7 +278,7 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     params = {
         "size": size,
         "seed": int(seed),
-        "version": 4,
+        "version": 5,
         "degradation": asdict(audio.Degradation()),
     }
     params = json.loads(json.dumps(params))  # tuples -> lists, as read back
@@ -284,17 +301,19 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     from tqdm import tqdm
 
     ctx = _pool_context()
-    # libespeak-ng carries waveform state from one utterance to the next, so every
-    # utterance is synthesised by a fresh worker process: same seed, same bytes.
+    # libespeak-ng carries waveform state from one utterance to the next (neither
+    # re-initialising nor a warm-up phrase resets it), so each fixed block of one
+    # speaker's utterances is synthesised in order by a fresh worker process: the
+    # bytes depend on the seed only, not on nj or on scheduling.
+    blocks = _blocks(jobs)
+    bar = tqdm(total=len(jobs), desc=f"synthesising {size} corpus", disable=None)
     with ctx.Pool(max(1, nj), maxtasksperchild=1) as pool:
-        for r in tqdm(
-            pool.imap(synthesize_job, jobs, chunksize=1),
-            total=len(jobs),
-            desc=f"synthesising {size} corpus",
-            disable=None,
-        ):
-            _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
-            results[r["id"]] = r
+        for block in pool.imap(synthesize_block, blocks, chunksize=1):
+            for r in block:
+                _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
+                results[r["id"]] = r
+            bar.update(len(block))
+    bar.close()
     wav_final = out / "wav"
     for split, split_jobs in plan.items():
         _write_split(tmp, split, split_jobs, results)
