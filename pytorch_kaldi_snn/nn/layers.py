@@ -36,7 +36,8 @@ class SpikingLayer(nn.Module):
         dropout: recurrent dropout rate, one mask per sequence, on C[n] (v1/v2) or on
             the input current X W (traditional).
         alpha: membrane decay; beta: synaptic decay (traditional only).
-        learn_decay: make alpha and beta trainable per neuron.
+        learn_decay: make alpha (and, for traditional, beta) trainable per neuron;
+            v1/v2 keep beta as an unused buffer so every parameter gets a gradient.
     """
 
     def __init__(
@@ -85,7 +86,8 @@ class SpikingLayer(nn.Module):
         decay = {"alpha": alpha, "beta": beta}
         for name, value in decay.items():
             tensor = torch.full((h,), float(value))
-            if learn_decay:
+            # beta only drives the traditional neuron: never an unused parameter
+            if learn_decay and (name == "alpha" or kind == "traditional"):
                 setattr(self, name, nn.Parameter(tensor))
             else:
                 self.register_buffer(name, tensor)
