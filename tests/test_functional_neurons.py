@@ -106,3 +106,25 @@ def test_run_sequence_tracks_the_membrane_maximum():
     )
     # relu spikes reset fully: V = I each frame -> max is 2
     assert y.shape == (3, 1, 1) and vmax.item() == 2.0
+
+
+def test_v2_trace_by_hand_with_multibit_spikes():
+    from pytorch_kaldi_snn.functional.spike import multibit_spike
+
+    # 2 bits, b = 4: step 1, levels 0..3, gamma = k * step = 1
+    def spike(v):
+        return multibit_spike(v, torch.tensor(4.0), 2, 1)
+
+    alpha = torch.tensor(1.0)
+    w_rec = torch.tensor([[0.0, 2.0]])  # candidate sees 2 * Y[n-1]; forget gate 0.5
+    s = _zeros()
+    out = []
+    for c in (3.0, 0.5, -6.0, 10.0):
+        y, s = neurons.improved_v2_step(torch.zeros(1, 1), torch.tensor([[c]]), s,
+                                        w_rec, alpha, spike)
+        out.append((s.i.item(), s.v.item(), y.item()))
+    # C: 3, relu(0.5+2)=2.5, relu(-6+4)=0, relu(10+2)=12
+    # I: 1.5, 0.75+1.25=2, 1, 0.5+6=6.5
+    # V: 1.5, 1.5+2-1=2.5, 2.5+1-2=1.5, 1.5+6.5-1=7 (clamped to level 3)
+    assert out == [(1.5, 1.5, 1.0), (2.0, 2.5, 2.0), (1.0, 1.5, 1.0),
+                   (6.5, 7.0, 3.0)]
