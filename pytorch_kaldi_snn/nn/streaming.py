@@ -32,7 +32,7 @@ changing the wrapped model's weights.
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -89,54 +89,63 @@ class _SparseLayer:
         alpha, beta = layer.decays()
         self.alpha, self.beta = alpha.detach(), beta.detach()
         sp = layer.spike
-        self.n_bits = sp.n_bits
-        if sp.n_bits is not None:
-            self.levels = 2**sp.n_bits
-            self.step_size = sp.range.detach() / self.levels
-            self.thr = sp.k * self.step_size
 
-    def spike(self, v: Tensor) -> Tensor:
-        if self.n_bits is None:
-            return torch.relu(v)
-        q = torch.floor(v / self.step_size).clamp_(0, self.levels - 1)
-        return q.mul_(self.step_size).mul_(v > self.thr)
+        self.levels = 0 if sp.n_bits is None else 2**sp.n_bits
+        self.step_size = sp.range.detach() / max(self.levels, 1)
+        self.thr = sp.k * self.step_size
+        self.code = {"traditional": 0, "v1": 1, "v2": 2}[layer.kind]
 
-    def events(self, x: Tensor, y_prev: Tensor) -> Tensor:
-        """b' + the rows of the table picked by the non-zero inputs, weighted."""
-        parts = [x] if self.events_in else []
-        if self.kind == "v2":
-            parts.append(y_prev)
-        if not parts:
-            return self.bias + x @ self.w_dense_t
-        vec = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        batch = vec.shape[0]
+    def step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
+        i, v, y = _event_step(
+            self.code, x, s.i, s.v, s.y, self.table, self.events_in, self.w_dense_t,
+            self.bias, self.alpha, self.beta, self.step_size, self.thr, self.levels,
+            self.h)
+        return y, NeuronState(i, v, y)
+
+
+@torch.jit.script
+def _event_step(kind: int, x: Tensor, i: Tensor, v: Tensor, y: Tensor,
+                table: Optional[Tensor], events_in: bool,  # noqa: UP045
+                w_dense_t: Optional[Tensor],  # noqa: UP045 (TorchScript)
+                bias: Tensor, alpha: Tensor, beta: Tensor, step: Tensor, thr: Tensor,
+                levels: int, h: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One event-driven frame of a layer (scripted: per-op Python overhead dominated)."""
+    vec: Optional[Tensor] = None  # noqa: UP045
+    if events_in:
+        vec = torch.cat([x, y], 1) if kind == 2 else x
+    elif kind == 2:
+        vec = y
+    batch = x.size(0)
+    if vec is not None and table is not None:
         if batch == 1:
             idx = vec[0].nonzero().squeeze(1)
-            vals = vec[0, idx]
-            offsets = idx.new_zeros(1)
+            vals = vec[0][idx]
+            offsets = torch.zeros(1, dtype=torch.long, device=x.device)
         else:
-            rows, idx = vec.nonzero(as_tuple=True)
+            nz = vec.nonzero()
+            rows, idx = nz[:, 0], nz[:, 1]
             vals = vec[rows, idx]
             counts = torch.bincount(rows, minlength=batch)
             offsets = counts.cumsum(0) - counts
-        out = F.embedding_bag(idx, self.table, offsets, mode="sum",
-                              per_sample_weights=vals)
-        out = out + self.bias
-        if not self.events_in:
-            out = out.addmm_(x, self.w_dense_t)
-        return out
-
-    def step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
-        a = self.events(x, s.y)
-        if self.kind == "traditional":
-            i = self.beta * s.i + a
-        else:
-            f = torch.sigmoid(a[:, : self.h])
-            c = torch.relu(a[:, self.h:])
-            i = f * s.i + (1 - f) * c
-        v = self.alpha * s.v + i - s.y
-        y = self.spike(v)
-        return y, NeuronState(i, v, y)
+        a = F.embedding_bag(idx, table, offsets, mode="sum",
+                            per_sample_weights=vals) + bias
+    else:
+        a = bias.expand(batch, bias.size(0))
+    if w_dense_t is not None:
+        a = torch.addmm(a, x, w_dense_t)
+    if kind == 0:
+        i = beta * i + a
+    else:
+        f = torch.sigmoid(a[:, :h])
+        c = torch.relu(a[:, h:])
+        i = f * i + (1 - f) * c
+    v = alpha * v + i - y
+    if levels == 0:
+        y = torch.relu(v)
+    else:
+        q = torch.floor(v / step).clamp_(0, levels - 1)
+        y = q.mul_(step).mul_(v > thr)
+    return i, v, y
 
 
 class StreamingSNN(nn.Module):
@@ -178,7 +187,7 @@ class StreamingSNN(nn.Module):
         empty = like.new_zeros(0)
         return StreamState(empty, empty, layers)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, x_t: Tensor, state: StreamState | None = None
              ) -> tuple[Tensor, StreamState]:
         """One frame ``x_t [B, F]`` -> ``(y_t [B, H_last], new state)``."""
