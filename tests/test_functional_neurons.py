@@ -120,11 +120,11 @@ def test_v2_trace_by_hand_with_multibit_spikes():
     s = _zeros()
     out = []
     for c in (3.0, 0.5, -6.0, 10.0):
-        y, s = neurons.improved_v2_step(torch.zeros(1, 1), torch.tensor([[c]]), s,
-                                        w_rec, alpha, spike)
+        y, s = neurons.improved_v2_step(
+            torch.zeros(1, 1), torch.tensor([[c]]), s, w_rec, alpha, spike
+        )
         out.append((s.i.item(), s.v.item(), y.item()))
     # C: 3, relu(0.5+2)=2.5, relu(-6+4)=0, relu(10+2)=12
     # I: 1.5, 0.75+1.25=2, 1, 0.5+6=6.5
     # V: 1.5, 1.5+2-1=2.5, 2.5+1-2=1.5, 1.5+6.5-1=7 (clamped to level 3)
-    assert out == [(1.5, 1.5, 1.0), (2.0, 2.5, 2.0), (1.0, 1.5, 1.0),
-                   (6.5, 7.0, 3.0)]
+    assert out == [(1.5, 1.5, 1.0), (2.0, 2.5, 2.0), (1.0, 1.5, 1.0), (6.5, 7.0, 3.0)]

@@ -16,8 +16,20 @@ from pytorch_kaldi_snn.nn import MultiBitSpike, SpikingLayer
 @pytest.mark.parametrize("kind", ["traditional", "v1", "v2"])
 def test_layer_sequence_gradcheck(kind):
     torch.manual_seed(0)
-    layer = SpikingLayer(3, 4, kind, MultiBitSpike(None), use_batchnorm=True,
-                         alpha=0.9, beta=0.7, learn_decay=True).double().train()
+    layer = (
+        SpikingLayer(
+            3,
+            4,
+            kind,
+            MultiBitSpike(None),
+            use_batchnorm=True,
+            alpha=0.9,
+            beta=0.7,
+            learn_decay=True,
+        )
+        .double()
+        .train()
+    )
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     params = list(layer.parameters())
     assert all(p.requires_grad for p in params)

@@ -11,10 +11,21 @@ from pytorch_kaldi_snn import pytorch_kaldi as pk
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.nn import SymmetricSpike
 
-OPTS = {"hidden_size": "10", "num_layers": "2", "dropout": "0.2", "use_bn": "True",
-        "do_edat": "True", "n_bits": "6", "threshold": "3", "momentum": "0.05",
-        "output_size": "7", "learn_tau": "True", "arch_lr": "0.001", "to_do": "train",
-        "use_cuda": "False"}
+OPTS = {
+    "hidden_size": "10",
+    "num_layers": "2",
+    "dropout": "0.2",
+    "use_bn": "True",
+    "do_edat": "True",
+    "n_bits": "6",
+    "threshold": "3",
+    "momentum": "0.05",
+    "output_size": "7",
+    "learn_tau": "True",
+    "arch_lr": "0.001",
+    "to_do": "train",
+    "use_cuda": "False",
+}
 
 
 def _section(**extra):
@@ -63,8 +74,10 @@ def test_n_bits_32_is_practically_full_precision():
     pk.ImprovedSpikingModelV1(_section(n_bits="32", threshold="0"), 5)
 
 
-@pytest.mark.parametrize("key,value", [("n_bits", "1"), ("threshold", "32"),
-                                       ("use_bn", "maybe"), ("snn_lay", "4")])
+@pytest.mark.parametrize(
+    "key,value",
+    [("n_bits", "1"), ("threshold", "32"), ("use_bn", "maybe"), ("snn_lay", "4")],
+)
 def test_bad_authors_options_are_located(key, value):
     with pytest.raises(ConfigError) as err:
         pk.ImprovedSpikingModelV2(_section(**{key: value}), 5)
