@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytorch_kaldi_snn.corpus import make_corpus
+from pytorch_kaldi_snn.corpus import SIZES, make_corpus
+from pytorch_kaldi_snn.corpus.build import _plan
 from pytorch_kaldi_snn.corpus.espeak import normalise_phone
 from pytorch_kaldi_snn.corpus.vocab import all_words
 from pytorch_kaldi_snn.errors import ConfigError
@@ -87,10 +88,12 @@ def test_same_seed_same_bytes(tiny_corpus, tmp_path):
         a = (tiny_corpus / "data" / split / "feats.ark").read_bytes()
         b = (again / "data" / split / "feats.ark").read_bytes()
         assert a == b
-    other = make_corpus(tmp_path / "other", size="tiny", seed=1)
-    assert (other / "data" / "train" / "text").read_text() != (
-        tiny_corpus / "data" / "train" / "text"
-    ).read_text()
+    # another seed, other sentences and speakers (the plan is all the seed decides)
+    plans = [_plan(SIZES["tiny"], seed) for seed in (0, 1)]
+    assert [j["words"] for j in plans[0]["train"]] != [
+        j["words"] for j in plans[1]["train"]
+    ]
+    assert plans[0] == _plan(SIZES["tiny"], 0)
     # rerun with the same parameters reuses the finished corpus
     assert make_corpus(tmp_path / "again", size="tiny", seed=0, nj=1) == again
 
@@ -117,3 +120,24 @@ def test_phone_names_are_normalised_in_one_place():
     assert normalise_phone("r-") == "r"
     assert normalise_phone("_:") == "SIL"
     assert normalise_phone("'") is None
+
+
+def test_a_word_without_phones_is_refused():
+    from pytorch_kaldi_snn.corpus.build import check_prons
+
+    assert check_prons(["cat"], ["k a t"]) == {"cat": "k a t"}
+    with pytest.raises(ConfigError, match="no phones.*'xq'"):
+        check_prons(["cat", "xq"], ["k a t", " "])
+
+
+def test_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
+    from pytorch_kaldi_snn.corpus import build
+
+    def broken(tmp, *args):
+        (tmp / "wav" / "half.wav").write_bytes(b"RIFF")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "_build", broken)
+    with pytest.raises(KeyboardInterrupt):
+        make_corpus(tmp_path / "c", size="tiny")
+    assert list(tmp_path.iterdir()) == []

@@ -44,7 +44,7 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     spec = np.fft.rfft(x, n_pad)
     keep = min(len(spec), m // 2 + 1)
     y = np.fft.irfft(spec[:keep], m) * (m / n_pad)
-    return y[: int(round(len(x) * up / down))].astype(np.float32)
+    return y[: round(len(x) * up / down)].astype(np.float32)
 
 
 def _fft_size(n: int) -> int:

@@ -230,10 +230,7 @@ def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> N
     # In a child process: the parent must never load libespeak-ng (see make_corpus).
     with _pool_context().Pool(1) as pool:
         prons = pool.map(_isolated_pron, unseen, chunksize=64)
-    for w, pron in zip(unseen, prons):
-        if not pron:
-            raise ConfigError("espeak gave no phones for a vocabulary word", value=w)
-        lexicon[w] = pron
+    lexicon.update(check_prons(unseen, prons))
     phones = sorted(
         {p for pr in lexicon.values() for p in pr.split()}
         | {p for r in results.values() for p, _, _ in r["times"]} - {SIL}
@@ -250,6 +247,20 @@ def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> N
     _write_lines(d / "optional_silence.txt", [SIL])
     _write_lines(d / "nonsilence_phones.txt", phones)
     _write_lines(d / "extra_questions.txt", [])
+
+
+def check_prons(words: list[str], prons: list[str]) -> dict[str, str]:
+    """``{word: pron}``, refusing a word that the synthesiser gave no phones for."""
+    for w, pron in zip(words, prons):
+        if not pron.split():
+            raise ConfigError(
+                "libespeak-ng gives no phones for this vocabulary word; remove or "
+                "respell it",
+                file=vocab.__file__,
+                key="vocabulary",
+                value=w,
+            )
+    return dict(zip(words, prons))
 
 
 def _isolated_pron(word: str) -> str:
@@ -274,7 +285,7 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
         raise ConfigError(
             "unknown corpus size", key="size", value=size, allowed=", ".join(SIZES)
         )
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     params = {
         "size": size,
         "seed": int(seed),
@@ -295,6 +306,26 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "wav").mkdir(parents=True)
+    try:
+        n_utts, hours = _build(tmp, out, size, seed, nj, params)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+    logger.info(
+        "demo corpus (%s, %d utterances, %.2f h) written to %s",
+        size,
+        n_utts,
+        hours,
+        out,
+    )
+    return out
+
+
+def _build(tmp: Path, out: Path, size: str, seed: int, nj: int, params: dict):
+    """Everything written into ``tmp``; returns (utterances, hours of speech)."""
     plan = _plan(SIZES[size], seed)
     jobs = [j for split in plan.values() for j in split]
     results = {}
@@ -307,13 +338,12 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     # bytes depend on the seed only, not on nj or on scheduling.
     blocks = _blocks(jobs)
     bar = tqdm(total=len(jobs), desc=f"synthesising {size} corpus", disable=None)
-    with ctx.Pool(max(1, nj), maxtasksperchild=1) as pool:
+    with bar, ctx.Pool(max(1, nj), maxtasksperchild=1) as pool:
         for block in pool.imap(synthesize_block, blocks, chunksize=1):
             for r in block:
                 _write_wav(tmp / "wav" / f"{r['id']}.wav", r.pop("samples"))
                 results[r["id"]] = r
             bar.update(len(block))
-    bar.close()
     wav_final = out / "wav"
     for split, split_jobs in plan.items():
         _write_split(tmp, split, split_jobs, results)
@@ -331,24 +361,7 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
         logger.info("pytorch_kaldi_snn.kaldi.lang not available: data/lang not built")
     else:
         prepare_lang(tmp / "data" / "local" / "dict", tmp / "data" / "lang")
-    n_frames = sum(len(r["mfcc"]) for r in results.values())
-    (tmp / MARKER).write_text(
-        json.dumps(
-            {
-                "params": params,
-                "utterances": len(results),
-                "hours": n_frames / FRAME_RATE / 3600,
-            }
-        )
-    )
-    if out.exists():
-        out.rmdir()
-    os.replace(tmp, out)
-    logger.info(
-        "demo corpus (%s, %d utterances, %.2f h) written to %s",
-        size,
-        len(results),
-        n_frames / FRAME_RATE / 3600,
-        out,
-    )
-    return out
+    hours = sum(len(r["mfcc"]) for r in results.values()) / FRAME_RATE / 3600
+    info = {"params": params, "utterances": len(results), "hours": hours}
+    (tmp / MARKER).write_text(json.dumps(info))
+    return len(results), hours
