@@ -111,6 +111,10 @@ def synthesize_job(job: dict) -> dict:
     for wi, (w, s) in enumerate(utt.words):
         e = word_starts[wi + 1] if wi + 1 < len(word_starts) else 1 << 60
         pron.append([p for p, ps in utt.phones if s <= ps < e and p != SIL])
+    if [w for w, _ in utt.words] != list(job["words"]):
+        # word events do not match the text one to one: take no pronunciations from
+        # this utterance (the lexicon falls back to isolated-word synthesis)
+        pron = [[] for _ in job["words"]]
     return {
         "id": job["id"],
         "samples": samples,
