@@ -52,6 +52,7 @@ def test_refuses_to_mix_corpus_sizes_in_one_folder(tmp_path):
     (["--sweep", "1,x"], "not a bit width"),
     (["--sweep", "1,40"], "not a bit width"),
     (["--ROOT", "/tmp"], "unknown option --ROOT"),
+    (["--word-lmwts", "6;10"], "--word-lmwts must list numbers"),
     (["stray"], "unexpected argument"),
 ])
 def test_bad_options_exit_non_zero_before_any_work(args, message, tmp_path):

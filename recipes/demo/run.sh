@@ -16,6 +16,8 @@ nj=2
 dir=exp/demo
 use_cuda=False
 sweep=""
+word_lmwts=6,10
+word_wips=0
 help_message="Usage: bash recipes/demo/run.sh [options]
   --stage N        first stage to run (default 0)
   --stop-stage N   last stage to run (default 100)
@@ -31,6 +33,9 @@ help_message="Usage: bash recipes/demo/run.sh [options]
   --nj N           parallel jobs for alignment and decoding (default 2)
   --dir D          working folder (default exp/demo, relative to the repository)
   --use-cuda B     True to train on the GPU (default False)
+  --word-lmwts L   LM weights tried in word decoding (default 6,10; each setting is
+                   a full Viterbi pass over the 1,018-word graph, the slowest stage)
+  --word-wips L    word insertion penalties tried in word decoding (default 0)
   --sweep LIST     precision sweep (Fig. 5a): also train SNN v2 with these spike
                    bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0)
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
@@ -49,6 +54,10 @@ case "$size" in tiny|small|large) ;; *)
 for v in stage stop_stage seeds epochs nj; do
   case "${!v}" in ''|*[!0-9]*)
     echo "$0: --${v//_/-} must be a non-negative integer (got ${!v})" >&2; exit 1 ;; esac
+done
+for v in word_lmwts word_wips; do
+  case "${!v}" in ''|*[!0-9.,]*)
+    echo "$0: --${v//_/-} must list numbers like 6,10 (got ${!v})" >&2; exit 1 ;; esac
 done
 case "$all" in true|false) ;; *)
   echo "$0: --all must be true or false (got $all)" >&2; exit 1 ;; esac
@@ -132,7 +141,7 @@ train_and_decode() {
     begin 5 "word decoding of $name"
     pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word" \
       "$exp"/exp_files/forward_demo_test_ep*_ck*_out_dnn2_to_decode.ark \
-      --data-dir "$data/test" --lmwts 4,8,12,16 --wips 0,1 --nj "$nj"
+      --data-dir "$data/test" --lmwts "$word_lmwts" --wips "$word_wips" --nj "$nj"
     end 5 "${name}_${size}"
   fi
 }
