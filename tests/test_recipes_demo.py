@@ -99,3 +99,14 @@ def test_demo_runs_end_to_end_on_tiny(tmp_path):
     r2 = _run(*args, "--stop-stage", "5", timeout=120)
     assert r2.returncode == 0
     assert "stage 4:" not in r2.stderr and "stage 1:" not in r2.stderr
+    # A one-point precision sweep (2-bit spikes) beside the finished run.
+    r3 = _run("--stage", "4", "--size", "tiny", "--epochs", "1", "--dir", str(out),
+              "--sweep", "2", "--word-lmwts", "8", timeout=200)
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    assert "stage 4: train v2_b2_seed1" in r3.stderr
+    assert "stage 4: train v2_seed1" not in r3.stderr
+    assert "architecture1,snn_n_bits=2" not in r3.stderr  # an override, not an error
+    assert "snn_n_bits = 2" not in (out / "v2_b2_seed1" / "exp.cfg").read_text()
+    sweep = list(csv.DictReader((out / "results" / "sweep.csv").open()))
+    assert [r["model"] for r in sweep] == ["SNN v2, 2-bit spikes"]
+    assert (out / "results" / "precision_sweep.png").stat().st_size > 0

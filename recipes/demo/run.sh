@@ -37,7 +37,8 @@ help_message="Usage: bash recipes/demo/run.sh [options]
                    a full Viterbi pass over the 1,018-word graph, the slowest stage)
   --word-wips L    word insertion penalties tried in word decoding (default 0)
   --sweep LIST     precision sweep (Fig. 5a): also train SNN v2 with these spike
-                   bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0)
+                   bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0);
+                   threshold k = 0 at every width, as in cfg/sweeps/
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
 decode folders under <dir>/<arch>_seed<N>/."
 
@@ -153,7 +154,9 @@ for a in $archs; do
 done
 for b in $sweep_bits; do
   for seed in $(seq 1 "$seeds"); do
-    train_and_decode "v2_b${b}_seed${seed}" v2 "$seed" "--architecture1,snn_n_bits=$b"
+    # As cfg/sweeps/: the threshold is 0 at every precision, so only the bits vary.
+    train_and_decode "v2_b${b}_seed${seed}" v2 "$seed" "--architecture1,snn_n_bits=$b" \
+      "--architecture1,snn_threshold_k=0"
   done
 done
 
