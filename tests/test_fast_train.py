@@ -141,3 +141,30 @@ def test_cuda_tensors_fall_back_to_the_reference():
     x = torch.randn(6, 2, 5, device="cuda")
     assert fast_train.fast_training_path(layer, x) is None
     assert layer(x).shape == (6, 2, 7)
+
+
+def test_workspace_never_hands_out_a_buffer_in_use():
+    from pytorch_kaldi_snn.nn.fast_workspace import Workspace
+
+    ws = Workspace(max_bytes=1 << 20, per_key=2)
+    a = ws.take((4, 5), torch.float32, torch.device("cpu"))
+    view = a[1:]
+    del a
+    b = ws.take((4, 5), torch.float32, torch.device("cpu"))
+    b.fill_(1.0)
+    assert b.untyped_storage().data_ptr() != view.untyped_storage().data_ptr()
+    view.fill_(2.0)
+    assert torch.all(b == 1.0)
+    del view
+    c = ws.take((20,), torch.float32, torch.device("cpu"))  # the first one is free again
+    assert ws.pooled_bytes == 2 * 20 * 4 and c.shape == (20,)
+    d = ws.take((20,), torch.float32, torch.device("cpu"))  # beyond per_key: plain
+    assert ws.pooled_bytes == 2 * 20 * 4 and d.shape == (20,)
+
+
+def test_second_backward_is_reported():
+    layer, _ = _pair("v2", 4)
+    y = fast_train.fused_run(layer, torch.randn(5, 2, 5, dtype=torch.float64))
+    y.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second backward"):
+        y.sum().backward()

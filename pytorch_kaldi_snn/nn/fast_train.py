@@ -79,12 +79,14 @@ class SpikeParams:
         torch.gt(v, self.thr, out=keep)
         y.mul_(keep)
 
-    def derivative_(self, v: Tensor, out: Tensor, scratch: Tensor) -> Tensor:
-        """out <- S'(v), the straight-through derivative: 1 on [0, b] (relu: v > 0)."""
+    def derivative_(self, v: Tensor, scratch: Tensor) -> Tensor:
+        """v <- S'(v) in place, the straight-through derivative: 1 on [0, b] (relu:
+        v > 0). ``scratch`` is a float buffer like v."""
         if self.n_bits is None:
-            return torch.gt(v, 0, out=out)
-        torch.ge(v, 0, out=out)
-        return out.mul_(torch.le(v, self.b, out=scratch))
+            return torch.gt(v, 0, out=v)
+        torch.ge(v, 0, out=scratch)
+        torch.le(v, self.b, out=v)
+        return v.mul_(scratch)
 
 
 def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
@@ -157,21 +159,31 @@ def _previous(x: Tensor, out: Tensor) -> Tensor:
     return out
 
 
-def _gate_factors(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tensor:
-    """dA_f / dI and dA_c / dI for all frames, ``[T, B, 2, H]`` (see module doc)."""
-    t_len, batch, h = f.shape
-    out = _take((t_len, batch, 2, h), f)
-    d_f, d_c = out[:, :, 0], out[:, :, 1]
+def _gate_factors_(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tensor:
+    """dA_f / dI for all frames (returned, new buffer) and dA_c / dI (into ``c``)."""
+    d_f = _take(tuple(f.shape), f)
     torch.neg(c[0], out=d_f[0])
     torch.sub(i[:-1], c[1:], out=d_f[1:])
     d_f.mul_(f)
-    torch.neg(f, out=d_c).add_(1)
-    d_f.mul_(d_c)
-    positive = _take((t_len, batch, h), f)
-    d_c.mul_(torch.gt(c, 0, out=positive))
+    d_f.addcmul_(d_f, f, value=-1)  # x - x f = x (1 - f)
+    torch.gt(c, 0, out=c)
+    c.addcmul_(c, f, value=-1)
     if mask is not None:
-        d_c.mul_(mask)
-    return out
+        c.mul_(mask)
+    return d_f
+
+
+class _Rolling:
+    """Full ``[T, B, H]`` buffer, or two alternating frames when only the recurrence
+    needs the values (saves T*B*H floats of peak memory)."""
+
+    def __init__(self, like: Tensor, full: bool) -> None:
+        t_len, batch, h = like.shape
+        self.full = full
+        self.buf = _take((t_len if full else 2, batch, h), like)
+
+    def __getitem__(self, n: int) -> Tensor:
+        return self.buf[n if self.full else n % 2]
 
 
 class _FusedSequence(torch.autograd.Function):
@@ -183,9 +195,9 @@ class _FusedSequence(torch.autograd.Function):
             v_max = v.amax()
         ctx.kind = kind
         ctx.spike = spike
-        # Private buffers are kept on ctx (nobody else can modify them); tensors the
-        # caller sees go through save_for_backward.
-        ctx.buffers = (v, f, c, i)
+        # Private buffers are kept on ctx (nobody else can modify them; backward
+        # overwrites them); tensors the caller sees go through save_for_backward.
+        ctx.buffers = [v, f, c, i]
         ctx.save_for_backward(y, w_rec_t, alpha, beta, mask)
         ctx.mark_non_differentiable(v_max)
         return y, v_max
@@ -193,57 +205,69 @@ class _FusedSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_out, _g_vmax):  # type: ignore[override]
         y, w_rec_t, alpha, beta, mask = ctx.saved_tensors
+        if ctx.buffers is None:
+            raise RuntimeError("the fused spiking layer reuses its buffers in backward: "
+                               "a second backward (retain_graph=True) is not supported; "
+                               "call layer.run(x) for that")
         v, f, c, i = ctx.buffers
+        ctx.buffers = None  # let each buffer go back to the pool once used
         kind = ctx.kind
         need_pre, need_w, need_alpha, need_beta = ctx.needs_input_grad[:4]
         t_len, batch, h = v.shape
         if g_out is None:
             g_out = torch.zeros_like(y)
-        ste = _take(v.shape, v)
-        ctx.spike.derivative_(v, ste, _take(v.shape, v))
-        g_v_all = _take(v.shape, v)
-        g_i_all = _take(v.shape, v)
-        zero = v.new_zeros(batch, h)
-        g_y = v.new_empty(batch, h)
+        scratch = _take(tuple(v.shape), v)
+        v_prev = _previous(v, scratch) if need_alpha else None
+        if v_prev is None:
+            ste = ctx.spike.derivative_(v, scratch)
+        else:
+            ste = ctx.spike.derivative_(v, _take(tuple(v.shape), v))
+        del scratch, v
+        i_prev = _previous(i, _take(tuple(i.shape), i)) if need_beta else None
+        d_f = d_c = None
+        if kind != 0:
+            d_f = _gate_factors_(f, c, i, mask)
+            d_c = c
+        del i, c
+        g_v_seq = _Rolling(ste, need_alpha)
+        g_i_seq = _Rolling(ste, kind == 0 or need_beta)
+        g_pre = None
+        if kind != 0:
+            g_pre = _take((t_len, batch, 2 * h), ste)
+        zero = ste.new_zeros(batch, h)
+        g_y = ste.new_empty(batch, h)
         g_v_next, g_i_next = zero, zero
-        factors = _gate_factors(f, c, i, mask) if kind != 0 else None
-        g_a = None
         if kind == 2:
-            g_a = _take((t_len, batch, 2 * h), v)
             w_rec = w_rec_t.t()
-            g_rec = v.new_empty(batch, h)
+            g_rec = ste.new_empty(batch, h)
         for n in range(t_len - 1, -1, -1):
+            torch.sub(g_out[n], g_v_next, out=g_y)
             if kind == 2 and n + 1 < t_len:
-                torch.sub(g_out[n], g_v_next, out=g_y).add_(g_rec)
-            else:
-                torch.sub(g_out[n], g_v_next, out=g_y)
-            g_v = g_v_all[n]
+                g_y.add_(g_rec)
+            g_v = g_v_seq[n]
             torch.mul(g_y, ste[n], out=g_v)
             g_v.addcmul_(alpha, g_v_next)
-            g_i = g_i_all[n]
+            g_i = g_i_seq[n]
             if n + 1 < t_len:
                 phi = beta if kind == 0 else f[n + 1]
                 torch.addcmul(g_v, phi, g_i_next, out=g_i)
             else:
                 g_i.copy_(g_v)
-            if kind == 2:
-                torch.mul(g_i.unsqueeze(1), factors[n], out=g_a[n].view(batch, 2, h))
-                torch.mm(g_a[n], w_rec, out=g_rec)
+            if kind != 0:
+                torch.mul(g_i, d_f[n], out=g_pre[n, :, :h])
+                torch.mul(g_i, d_c[n], out=g_pre[n, :, h:])
+                if kind == 2:
+                    torch.mm(g_pre[n], w_rec, out=g_rec)
             g_v_next, g_i_next = g_v, g_i
-        g_pre = g_w = g_alpha = g_beta = None
+        g_w = g_alpha = g_beta = None
         if kind == 0:
-            g_pre = g_i_all
-        elif kind == 1:
-            g_pre = _take((t_len, batch, 2 * h), v)
-            torch.mul(g_i_all.unsqueeze(2), factors, out=g_pre.view(t_len, batch, 2, h))
-        else:
-            g_pre = g_a
-            if need_w:
-                g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_a[1:].reshape(-1, 2 * h))
+            g_pre = g_i_seq.buf
+        elif kind == 2 and need_w:
+            g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_pre[1:].reshape(-1, 2 * h))
         if need_alpha:
-            g_alpha = (g_v_all * _previous(v, _take(v.shape, v))).sum((0, 1))
+            g_alpha = (g_v_seq.buf * v_prev).sum((0, 1))
         if need_beta:
-            g_beta = (g_i_all * _previous(i, _take(v.shape, v))).sum((0, 1))
+            g_beta = (g_i_seq.buf * i_prev).sum((0, 1))
         return (g_pre if need_pre else None), g_w, g_alpha, g_beta, None, None, None
 
 
