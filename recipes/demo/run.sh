@@ -16,7 +16,7 @@ nj=2
 dir=exp/demo
 use_cuda=False
 sweep=""
-word_lmwts=6,10
+word_lmwts=2,4
 word_wips=0
 help_message="Usage: bash recipes/demo/run.sh [options]
   --stage N        first stage to run (default 0)
@@ -33,7 +33,7 @@ help_message="Usage: bash recipes/demo/run.sh [options]
   --nj N           parallel jobs for alignment and decoding (default 2)
   --dir D          working folder (default exp/demo, relative to the repository)
   --use-cuda B     True to train on the GPU (default False)
-  --word-lmwts L   LM weights tried in word decoding (default 6,10; each setting is
+  --word-lmwts L   LM weights tried in word decoding (default 2,4; each setting is
                    a full Viterbi pass over the 1,018-word graph, the slowest stage)
   --word-wips L    word insertion penalties tried in word decoding (default 0)
   --sweep LIST     precision sweep (Fig. 5a): also train SNN v2 with these spike
