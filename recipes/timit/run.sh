@@ -20,6 +20,7 @@ phone_set=39
 feats=fbank
 use_cuda=False
 epochs=""
+dev_spk="${KALDI_ROOT:+$KALDI_ROOT/egs/timit/s5/conf/dev_spk.list}"
 help_message="Usage: bash recipes/timit/run.sh --timit /path/to/TIMIT [options]
   --stage N             first stage (default 0)    --stop-stage N  last stage (default 100)
     without Kaldi: 0 data dirs + dict + lang, 1 features, 2 monophone alignments,
@@ -32,6 +33,8 @@ help_message="Usage: bash recipes/timit/run.sh --timit /path/to/TIMIT [options]
   --arch A              lstm | gru | trad | v1 | v2 (default v2)
   --dir D               working folder (default exp/timit)
   --nj N                parallel jobs (default 2)
+  --dev-spk FILE        the 50 dev speakers (default: Kaldi's conf/dev_spk.list when
+                        KALDI_ROOT is set, else every third non-core test speaker)
   --phone-set S         39 | 48 | 61 labels for the pip-only route (default 39: PER
                         is then scored on the standard 39-phone set directly)
   --feats F             fbank | mfcc: network input on the pip-only route (default fbank)
@@ -68,7 +71,9 @@ done_before() { [ -f "$dir/.stage$1.done" ]; }
 if [ -z "$kaldi_egs" ]; then
   if run_stage 0 && ! done_before 0; then
     begin 0 "TIMIT data dirs ($phone_set phones), dict and lang from $timit"
-    python3 -m pytorch_kaldi_snn.datasets.timit "$timit" "$dir" --phone-set "$phone_set"
+    [ -f "$dev_spk" ] || dev_spk=""
+    python3 -m pytorch_kaldi_snn.datasets.timit "$timit" "$dir" --phone-set "$phone_set" \
+      ${dev_spk:+--dev-speakers "$dev_spk"}
     python3 -m pytorch_kaldi_snn.datasets.lang "$data/local/dict" "$data/lang"
     end 0
   fi
