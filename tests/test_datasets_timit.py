@@ -94,3 +94,13 @@ def test_bad_inputs_raise_clear_errors(fake_timit, tmp_path):
         compute_features(tmp_path, kind="mfcc")
     with pytest.raises(ConfigError, match="feature kind"):
         compute_features(tmp_path, kind="plp")
+
+
+def test_dev_speaker_list_picks_the_dev_set(fake_timit, tmp_path):
+    non_core = sorted(p.name for p in (fake_timit / "TEST" / "DR1").iterdir()
+                      if p.name not in CORE_TEST)
+    assert len(non_core) >= 2
+    spk_list = tmp_path / "dev_spk.list"
+    spk_list.write_text(non_core[-1].lower() + "\n")  # Kaldi's lists are lower case
+    data = prepare_timit(fake_timit, tmp_path / "out", dev_speakers=spk_list)
+    assert set(_table(data / "dev" / "utt2spk").values()) == {non_core[-1]}
