@@ -24,11 +24,11 @@ SUBCOMMANDS = {
     "align": ("pytorch_kaldi_snn.kaldi.cli_align", "monophone GMM-HMM training and alignment"),
     "mkgraph": ("pytorch_kaldi_snn.kaldi.cli_mkgraph", "build phone/word HCLG graphs"),
     "decode": ("pytorch_kaldi_snn.kaldi.cli_decode", "decode network log-likelihoods with HCLG"),
-    "score": ("pytorch_kaldi_snn.kaldi.cli_score", "score hypotheses: %WER / PER lines"),
+    "score": ("pytorch_kaldi_snn.kaldi.cli_score", "score hypotheses: %%WER / PER lines"),
     "count-ops": ("pytorch_kaldi_snn.ops.cli", "operation and sparsity counts (Table 1)"),
     "grad-flow": ("pytorch_kaldi_snn.analysis.gradflow_cli", "gradient flow vs time distance"),
     "install-into": ("pytorch_kaldi_snn.pytorch_kaldi.install", "copy cfg/proto into PyTorch-Kaldi"),
-    "export": ("pytorch_kaldi_snn.export", "export a trained SNN to TorchScript/ONNX"),
+    "export": ("pytorch_kaldi_snn.export", "export a trained SNN to TorchScript"),
 }
 
 
@@ -56,7 +56,7 @@ def build_parser(with_subcommand: Optional[str] = None) -> argparse.ArgumentPars
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, text) in _available().items():
-        sp = sub.add_parser(name, help=text, description=text)
+        sp = sub.add_parser(name, help=text, description=text.replace("%%", "%"))
         if name == with_subcommand:
             importlib.import_module(module).add_arguments(sp)
     return parser
