@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pytorch_kaldi_snn.fileio import atomic_write_text as atomic_write
 
 
 @dataclass(frozen=True)
@@ -29,19 +29,6 @@ class Utterance:
     orth: str = ""
 
 
-def atomic_write(path, text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, then rename it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _table(rows: Iterable[tuple[str, str]]) -> str:

@@ -10,6 +10,7 @@ from typing import Dict, Iterable, List, Tuple
 import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.fileio import atomic_write_text  # noqa: F401  (re-exported)
 
 
 def read_table(path, min_fields: int = 2) -> Dict[str, str]:
@@ -101,8 +102,3 @@ def read_int_vectors(paths: List[str]) -> Dict[str, np.ndarray]:
     return out
 
 
-def atomic_write_text(path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.fileio import atomic_write_bytes, atomic_write_text
 
 
 def index_format(n: int) -> str:
@@ -41,26 +41,6 @@ def chunk_stem(kind: str, data: str, ep: int, ck: int, n_ep: int, n_ck: int) -> 
     return f"{kind}_{data}_ep{ep:{index_format(n_ep)}}_ck{ck:{index_format(n_ck)}}"
 
 
-def atomic_write_bytes(path: str, writer) -> None:
-    """Call ``writer(fileobj)`` on a temp file in ``path``'s folder, then ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def rng_state() -> dict:

@@ -10,12 +10,11 @@ filled.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 
 from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.fileio import atomic_write_text as atomic_write
 
 TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _COMMENT = re.compile(r"^\s*[#;]")
@@ -69,19 +68,6 @@ def render_text(text: str, values: Mapping[str, str], *, strict: bool = True,
     return out
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def render_file(template: str, output: str, values: Mapping[str, str], *,
