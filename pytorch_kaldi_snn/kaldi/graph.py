@@ -82,7 +82,7 @@ def bigram_lm(sentences: Sequence[Sequence[int]], n_units: int,
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(total > 0, np.maximum(counts - discount, 0) / np.maximum(total, 1)
                      + discount * distinct / np.maximum(total, 1) * uni, uni)
-    p[:, :] = p / p.sum(1, keepdims=True)
+    p /= p.sum(1, keepdims=True)
     return np.log(p).astype(np.float32)
 
 
@@ -198,5 +198,4 @@ def make_word_graph(lang_dir, exp_dir, train_text, out_dir, order: int = 2) -> P
     chains.append(np.arange(NUM_STATES * index[sil], NUM_STATES * (index[sil] + 1)))
     graph = Graph("word", units, chains, bigram_lm(sentences, len(words)),
                   list(model.phones), len(words))
-    graph.units = units
     return _finish(out_dir, graph, exp_dir, lang_dir)
