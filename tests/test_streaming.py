@@ -95,3 +95,95 @@ def test_refresh_follows_new_weights_and_bad_input_is_reported():
         stream.step(torch.randn(1, 5, dtype=torch.float64))
     with pytest.raises(DataError):
         StreamingSNN(torch.nn.Linear(2, 2))
+
+
+# --- the batch-1 step in C (pytorch_kaldi_snn/nn/_step1.c) ------------------------
+
+from pytorch_kaldi_snn.functional.neurons import NeuronState  # noqa: E402
+from pytorch_kaldi_snn.nn import cstep  # noqa: E402
+
+
+@pytest.fixture
+def fresh_cstep(monkeypatch, tmp_path):
+    """Build into a temporary cache and forget the loaded library afterwards."""
+    monkeypatch.setenv("PYTORCH_KALDI_SNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYTORCH_KALDI_SNN_NO_C", raising=False)
+    cstep.reset()
+    yield tmp_path / "cache"
+    cstep.reset()
+
+
+def _needs_c():
+    if cstep.library() is None:
+        pytest.skip("no C compiler: the torch batch-1 step is used")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_c_step_equals_the_torch_step_from_the_same_state(kind, fresh_cstep):
+    _needs_c()
+    stack = _trained(kind, dtype=torch.float32, n_bits=6)
+    stream = StreamingSNN(stack, sparse=True)
+    assert all(sl.clib is not None for sl in stream._sparse_layers)
+    gen = torch.Generator().manual_seed(1)
+    for sl, n_in in zip(stream._sparse_layers, (6, 9)):
+        for _ in range(20):
+            x = torch.rand(1, n_in, generator=gen) * (torch.rand(1, n_in, generator=gen) > 0.5)
+            state = NeuronState(torch.randn(1, sl.h, generator=gen),
+                                torch.randn(1, sl.h, generator=gen) * 2,
+                                torch.rand(1, sl.h, generator=gen)
+                                * (torch.rand(1, sl.h, generator=gen) > 0.6))
+            y_c, s_c = sl.step1(x, state)
+            lib, sl.clib = sl.clib, None
+            try:
+                y_t, s_t = sl.step1(x, state)
+            finally:
+                sl.clib = lib
+            torch.testing.assert_close(s_c.i, s_t.i, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(s_c.v, s_t.v, rtol=1e-5, atol=1e-6)
+            # a value on a level's edge may move by one level, nothing more
+            assert ((y_c - y_t).abs() <= sl.step_f * 1.0001).all()
+            assert (y_c != y_t).float().mean() <= 0.2
+            assert (y_t != 0).any() or kind == "traditional"
+
+
+def test_c_step_streams_close_to_the_sequence_forward(fresh_cstep):
+    _needs_c()
+    stack = _trained("v2", dtype=torch.float32, n_bits=6)
+    x = torch.randn(40, 1, 6)
+    with torch.no_grad():
+        full = stack(x)
+    assert (full != 0).float().mean() > 0.1
+    sparse = StreamingSNN(stack, sparse=True)(x)
+    assert ((sparse - full).abs() > 1e-5).float().mean() < 0.02
+
+
+def test_c_step_can_be_disabled_and_survives_a_broken_compiler(monkeypatch, tmp_path,
+                                                                fresh_cstep):
+    monkeypatch.setenv("PYTORCH_KALDI_SNN_NO_C", "1")
+    assert cstep.library() is None
+    stack = _trained("v2", dtype=torch.float32, n_bits=6)
+    stream = StreamingSNN(stack, sparse=True)
+    assert all(sl.clib is None for sl in stream._sparse_layers)
+    x = torch.randn(10, 1, 6)
+    with torch.no_grad():
+        full = stack(x)
+    assert ((stream(x) - full).abs() > 1e-5).float().mean() < 0.05
+    # a compiler that fails: no library, no half-written file in the cache
+    monkeypatch.delenv("PYTORCH_KALDI_SNN_NO_C")
+    bad = tmp_path / "bad-cc"
+    bad.write_text("#!/bin/sh\necho 'cc: simulated failure' >&2\nexit 1\n")
+    bad.chmod(0o755)
+    monkeypatch.setenv("CC", str(bad))
+    cstep.reset()
+    assert cstep.library() is None
+    assert not list(fresh_cstep.glob("*.so")) and not list(fresh_cstep.glob(".step1-*"))
+
+
+def test_c_library_is_built_once_per_source_and_cpu(fresh_cstep):
+    _needs_c()
+    built = list(fresh_cstep.glob("step1-*.so"))
+    assert len(built) == 1
+    mtime = built[0].stat().st_mtime_ns
+    cstep.reset()
+    assert cstep.library() is not None
+    assert [p.stat().st_mtime_ns for p in fresh_cstep.glob("step1-*.so")] == [mtime]

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.functional import neurons
 from pytorch_kaldi_snn.functional.neurons import NeuronState
+from pytorch_kaldi_snn.nn import cstep
 from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
@@ -94,6 +95,58 @@ class _SparseLayer:
         self.step_size = sp.range.detach() / max(self.levels, 1)
         self.thr = sp.k * self.step_size
         self.code = {"traditional": 0, "v1": 1, "v2": 2}[layer.kind]
+        # Batch 1: one table [W_i'; W_r; b'] read by one embedding_bag per frame (the
+        # dense input rows of the first layer and a constant 1 for the bias included).
+        rows = [w.t()]
+        if layer.w_rec is not None:
+            rows.append(layer.w_rec.weight.detach().t())
+        rows.append(bias[None])
+        self.table1 = torch.cat(rows).contiguous()
+        self.one = bias.new_ones(1, 1)
+        self.offset0 = torch.zeros(1, dtype=torch.long, device=bias.device)
+        self.step_f = float(self.step_size)
+        self.thr_f = float(self.thr)
+        self.top_f = float(max(self.levels - 1, 0))
+        self.clib = None
+        if self.table1.dtype == torch.float32 and self.table1.device.type == "cpu":
+            self.clib = cstep.library()
+            self.alpha_c = self.alpha.to(torch.float32).contiguous()
+            self.beta_c = self.beta.to(torch.float32).contiguous()
+
+    def step1(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
+        """Batch-1 event-driven frame in eager mode (no interpreter between ops).
+
+        Same arithmetic as :func:`_event_step` except that the input rows and the bias
+        join the gathered sum (float rounding of the sum may differ).
+        """
+        if self.clib is not None and x.dtype == torch.float32:
+            i, v, y = cstep.step1(
+                self.clib, self.code, x.contiguous(), self.table1, s.i, s.v, s.y,
+                self.alpha_c, self.beta_c, self.step_f, self.thr_f, self.top_f,
+                self.levels)
+            return y, NeuronState(i, v, y)
+        if self.code == 2:
+            vec = torch.cat((x, s.y, self.one), 1)[0]
+        else:
+            vec = torch.cat((x, self.one), 1)[0]
+        idx = vec.nonzero().squeeze(1)
+        a = F.embedding_bag(idx, self.table1, self.offset0, mode="sum",
+                            per_sample_weights=vec[idx])
+        if self.code == 0:
+            i = torch.mul(self.beta, s.i).add_(a)
+        else:
+            h = self.h
+            f = torch.sigmoid(a[:, :h])
+            c = a[:, h:].clamp_(min=0)
+            i = torch.mul(f, s.i)
+            i.add_(f.neg_().add_(1).mul_(c))
+        v = torch.mul(self.alpha, s.v).add_(i).sub_(s.y)
+        if self.levels == 0:
+            y = torch.relu(v)
+        else:  # v <= thr -> 0; else floor(v / step) clamped to the top level, * step
+            y = torch.threshold(v, self.thr_f, 0.0).div_(self.step_f).floor_()
+            y.clamp_(max=self.top_f).mul_(self.step_f)
+        return y, NeuronState(i, v, y)
 
     def step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
         i, v, y = _event_step(
@@ -203,6 +256,11 @@ class StreamingSNN(nn.Module):
             enc_e = self.stack.encoder.spike(enc_u)
             h = enc_e
         new_states = []
+        if self.sparse and h.shape[0] == 1:
+            for n, sl in enumerate(self._sparse_layers):
+                h, s = sl.step1(h, state.layers[n])
+                new_states.append(s)
+            return h, StreamState(enc_u, enc_e, tuple(new_states))
         for n, layer in enumerate(self.stack.layers):
             if self.sparse:
                 h, s = self._sparse_layers[n].step(h, state.layers[n])

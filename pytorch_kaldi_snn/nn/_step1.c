@@ -1,0 +1,65 @@
+/* One batch-1 frame of an event-driven spiking layer (float32).
+ *
+ * Built at first use by pytorch_kaldi_snn/nn/cstep.py with the system C compiler and
+ * called through ctypes from StreamingSNN(sparse=True) when a single stream is stepped.
+ * The torch implementation in streaming.py (_SparseLayer.step1) is the reference; this
+ * file does the same arithmetic in one call instead of about twenty small tensor ops.
+ *
+ * table: rows of width G*H (G = 1 traditional, 2 v1/v2; forget half first):
+ *   n_x rows of the folded input weights W_i' (one per input feature),
+ *   H rows of the recurrent weights W_r (v2 only),
+ *   one row holding the folded bias b'.
+ * Only the rows of non-zero inputs x_j and (v2) non-zero previous outputs y_j are read.
+ */
+#include <math.h>
+#include <string.h>
+
+static void axpy(float *a, float s, const float *row, int width)
+{
+    for (int k = 0; k < width; ++k)
+        a[k] += s * row[k];
+}
+
+int pks_step1_f32(int kind, int n_x, int h, const float *x, const float *table,
+                  float *a, const float *i_prev, const float *v_prev,
+                  const float *y_prev, float *i_out, float *v_out, float *y_out,
+                  const float *alpha, const float *beta, float step, float thr,
+                  float top, int levels)
+{
+    const int width = (kind == 0 ? 1 : 2) * h;
+    const int rec_rows = kind == 2 ? h : 0;
+    if (kind < 0 || kind > 2 || n_x < 0 || h <= 0)
+        return 1;
+    memcpy(a, table + (size_t)(n_x + rec_rows) * width, (size_t)width * sizeof(float));
+    for (int j = 0; j < n_x; ++j)
+        if (x[j] != 0.0f)
+            axpy(a, x[j], table + (size_t)j * width, width);
+    for (int j = 0; j < rec_rows; ++j)
+        if (y_prev[j] != 0.0f)
+            axpy(a, y_prev[j], table + (size_t)(n_x + j) * width, width);
+    for (int k = 0; k < h; ++k) {
+        float cur;
+        if (kind == 0) {
+            cur = beta[k] * i_prev[k] + a[k];
+        } else {
+            const float f = 1.0f / (1.0f + expf(-a[k]));
+            const float c = a[h + k] > 0.0f ? a[h + k] : 0.0f;
+            cur = f * i_prev[k] + (1.0f - f) * c;
+        }
+        const float v = alpha[k] * v_prev[k] + cur - y_prev[k];
+        float y;
+        if (levels == 0) {
+            y = v > 0.0f ? v : 0.0f;
+        } else if (v > thr) {
+            float q = floorf(v / step);
+            q = q > top ? top : (q < 0.0f ? 0.0f : q);
+            y = q * step;
+        } else {
+            y = 0.0f;
+        }
+        i_out[k] = cur;
+        v_out[k] = v;
+        y_out[k] = y;
+    }
+    return 0;
+}
