@@ -127,7 +127,8 @@ def test_c_step_equals_the_torch_step_from_the_same_state(kind, fresh_cstep):
     gen = torch.Generator().manual_seed(1)
     for sl, n_in in zip(stream._sparse_layers, (6, 9)):
         for _ in range(20):
-            x = torch.rand(1, n_in, generator=gen) * (torch.rand(1, n_in, generator=gen) > 0.5)
+            x = torch.rand(1, n_in, generator=gen)
+            x *= torch.rand(1, n_in, generator=gen) > 0.5
             state = NeuronState(torch.randn(1, sl.h, generator=gen),
                                 torch.randn(1, sl.h, generator=gen) * 2,
                                 torch.rand(1, sl.h, generator=gen)

@@ -162,7 +162,7 @@ def _event_step(kind: int, x: Tensor, i: Tensor, v: Tensor, y: Tensor,
                 w_dense_t: Optional[Tensor],  # noqa: UP045 (TorchScript)
                 bias: Tensor, alpha: Tensor, beta: Tensor, step: Tensor, thr: Tensor,
                 levels: int, h: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One event-driven frame of a layer (scripted: per-op Python overhead dominated)."""
+    """One event-driven frame of a layer (scripted: per-op Python overhead rules)."""
     vec: Optional[Tensor] = None  # noqa: UP045
     if events_in:
         vec = torch.cat([x, y], 1) if kind == 2 else x
