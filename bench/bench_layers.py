@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack
+from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, gemm
 
 
 def _reference_forward(stack: SNNStack) -> Callable[[Tensor], Tensor]:
@@ -105,6 +105,10 @@ def table(times: dict[str, dict[str, list[float]]]) -> str:
     return "\n".join(rows)
 
 
+def _gemm_name() -> str:
+    return "oneDNN" if gemm.use_onednn(torch.zeros(1)) else "torch.mm"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=200)
@@ -130,7 +134,7 @@ def main(argv=None) -> int:
         f"# T={args.frames} B={args.batch} F={args.input} {args.layers}x{args.hidden} "
         f"bits={args.bits or 'full'} k={args.k} dropout={args.dropout} "
         f"device={args.device} threads={args.threads} torch {torch.__version__}, "
-        f"median of {args.repeats}"
+        f"fused-path GEMMs: {_gemm_name()}, median of {args.repeats}"
     )
     print(table(measure(args)))
     return 0

@@ -45,6 +45,7 @@ import logging
 import torch
 from torch import Tensor
 
+from pytorch_kaldi_snn.nn import gemm
 from pytorch_kaldi_snn.nn.fast_workspace import WORKSPACE
 from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
@@ -122,6 +123,7 @@ def forward_sequence(
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
+    onednn = kind == 2 and gemm.use_onednn(pre)
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
         s = n if keep else n % 2
@@ -131,7 +133,10 @@ def forward_sequence(
             i.add_(pre[n])
         else:
             if kind == 2:
-                torch.addmm(pre[n], y_prev, w_rec_t, out=a)
+                if onednn:
+                    torch.add(gemm.linear(y_prev, w_rec_t.t()), pre[n], out=a)
+                else:
+                    torch.addmm(pre[n], y_prev, w_rec_t, out=a)
                 src = a
             else:
                 src = pre[n]
@@ -188,7 +193,8 @@ class _Rolling:
 
 class _FusedSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, pre, w_rec_t, alpha, beta, mask, spike, kind):  # type: ignore[override]
+    def forward(ctx, pre, w_rec_t, alpha, beta, mask, spike,  # type: ignore[override]
+                kind):
         with torch.no_grad():
             y, v, f, c, i = forward_sequence(
                 kind, pre, w_rec_t, alpha, beta, spike, mask, keep=True)
@@ -206,8 +212,9 @@ class _FusedSequence(torch.autograd.Function):
     def backward(ctx, g_out, _g_vmax):  # type: ignore[override]
         y, w_rec_t, alpha, beta, mask = ctx.saved_tensors
         if ctx.buffers is None:
-            raise RuntimeError("the fused spiking layer reuses its buffers in backward: "
-                               "a second backward (retain_graph=True) is not supported; "
+            raise RuntimeError("the fused spiking layer reuses its buffers in "
+                               "backward: a second backward (retain_graph=True) is "
+                               "not supported; "
                                "call layer.run(x) for that")
         v, f, c, i = ctx.buffers
         ctx.buffers = None  # let each buffer go back to the pool once used
@@ -240,6 +247,9 @@ class _FusedSequence(torch.autograd.Function):
         if kind == 2:
             w_rec = w_rec_t.t()
             g_rec = ste.new_empty(batch, h)
+            onednn = gemm.use_onednn(ste)
+            if onednn:
+                w_rec_t_dense = w_rec_t.contiguous()
         for n in range(t_len - 1, -1, -1):
             torch.sub(g_out[n], g_v_next, out=g_y)
             if kind == 2 and n + 1 < t_len:
@@ -256,7 +266,9 @@ class _FusedSequence(torch.autograd.Function):
             if kind != 0:
                 torch.mul(g_i, d_f[n], out=g_pre[n, :, :h])
                 torch.mul(g_i, d_c[n], out=g_pre[n, :, h:])
-                if kind == 2:
+                if kind == 2 and onednn:
+                    g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
+                elif kind == 2:
                     torch.mm(g_pre[n], w_rec, out=g_rec)
             g_v_next, g_i_next = g_v, g_i
         g_w = g_alpha = g_beta = None
@@ -288,10 +300,20 @@ def applicable(layer: SpikingLayer, x: Tensor) -> bool:
     )
 
 
+def projections(layer: SpikingLayer, x: Tensor) -> Tensor:
+    """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm`."""
+    t_len, batch, _ = x.shape
+    pre = gemm.linear_with_grad(x.reshape(t_len * batch, -1), layer.w_in.weight,
+                                layer.w_in.bias)
+    if layer.bn is not None:
+        pre = layer.bn(pre)
+    return pre.reshape(t_len, batch, -1)
+
+
 def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
     """Same result as ``layer.run(x)[0]`` (zero initial state), including the EMA."""
     _, batch, _ = x.shape
-    pre = layer.projections(x)
+    pre = projections(layer, x)
     mask = layer.dropout_mask(batch, pre)
     alpha, beta = layer.decays()
     kind = _KIND_CODE[layer.kind]

@@ -1,0 +1,116 @@
+"""Matrix products of the fused CPU layers: oneDNN where it beats MKL, else torch.mm.
+
+PyTorch's CPU wheels carry two GEMM libraries: MKL, behind ``torch.mm`` and
+``nn.Linear``, and oneDNN, behind ``torch.ops.mkldnn._linear_pointwise`` (the op
+Inductor calls for linear layers). On our AMD EPYC machines (torch 2.13.0, MKL 2024.2)
+MKL's float32 GEMM runs at 60-75 % of oneDNN's for the ``X W^T`` and ``G W`` shapes of
+a 550-unit layer, and at about the same speed for ``G^T X``; measured numbers are in
+``docs/speed.md``. So :func:`linear` (``x @ w.T + b``) goes to oneDNN and weight
+gradients stay with ``torch.mm``.
+
+The choice is a fixed rule, not a per-run timing, so two runs (or a run and its
+resumption) make the same floating-point choices. ``PYTORCH_KALDI_SNN_GEMM=aten``
+(or ``onednn``) forces one library. oneDNN is used only for float32 CPU tensors, and
+only when a self-check on first use gives the same product as ``torch.mm``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+_ONEDNN: bool | None = None
+
+
+def _onednn_ok() -> bool:
+    """Whether oneDNN's linear op exists, runs and agrees with ``torch.mm``."""
+    choice = os.environ.get("PYTORCH_KALDI_SNN_GEMM", "auto").strip().lower()
+    if choice == "aten":
+        return False
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        if not torch.backends.mkldnn.is_available():
+            raise RuntimeError("oneDNN is not available in this torch build")
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(5, 7, generator=gen)
+        w = torch.randn(3, 7, generator=gen)
+        b = torch.randn(3, generator=gen)
+        got = op(x, w, b, "none", [], "")
+        if not torch.allclose(got, torch.addmm(b, x, w.t()), rtol=1e-5, atol=1e-5):
+            raise RuntimeError("oneDNN linear disagrees with torch.mm")
+    except (AttributeError, RuntimeError) as err:
+        if choice == "onednn":
+            log.warning("PYTORCH_KALDI_SNN_GEMM=onednn but oneDNN is unusable: %s", err)
+        else:
+            log.debug("oneDNN linear unusable (%s): torch.mm everywhere", err)
+        return False
+    return True
+
+
+def use_onednn(t: Tensor) -> bool:
+    """Whether :func:`linear` sends ``t`` to oneDNN."""
+    global _ONEDNN
+    if t.dtype != torch.float32 or t.device.type != "cpu":
+        return False
+    if _ONEDNN is None:
+        _ONEDNN = _onednn_ok()
+    return _ONEDNN
+
+
+def reset() -> None:
+    """Re-read ``PYTORCH_KALDI_SNN_GEMM`` at the next call (tests)."""
+    global _ONEDNN
+    _ONEDNN = None
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x [M, K] @ weight[N, K].T (+ bias [N])`` as a new ``[M, N]`` tensor.
+
+    ``weight`` may be a transposed view; oneDNN reads the strides it is given.
+    """
+    needs_graph = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad
+        or (bias is not None and bias.requires_grad))
+    if use_onednn(x) and not needs_graph:  # the oneDNN op has no autograd formula
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    if bias is None:
+        return torch.mm(x, weight.t())
+    return torch.addmm(bias, x, weight.t())
+
+
+class Linear(torch.autograd.Function):
+    """``x @ w.T + b`` with both products of the forward and the input gradient
+    through :func:`linear`; the weight gradient ``g.T @ x`` through ``torch.mm``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):  # type: ignore[override]
+        with torch.no_grad():
+            out = linear(x, weight, bias)
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g_x = g_w = g_b = None
+        if need_x:
+            g_x = linear(g, weight.t())
+        if need_w:
+            g_w = torch.mm(g.t(), x)
+        if need_b and ctx.has_bias:
+            g_b = g.sum(0)
+        return g_x, g_w, g_b
+
+
+def linear_with_grad(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """:class:`Linear` for a 2-d input when oneDNN is in use, else ``F.linear``."""
+    if use_onednn(x):
+        return Linear.apply(x, weight, bias)
+    return torch.nn.functional.linear(x, weight, bias)
