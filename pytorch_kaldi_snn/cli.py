@@ -28,7 +28,7 @@ SUBCOMMANDS = {
     "count-ops": ("pytorch_kaldi_snn.ops.cli", "operation and sparsity counts (Table 1)"),
     "grad-flow": ("pytorch_kaldi_snn.analysis.gradflow_cli", "gradient flow vs time distance"),
     "install-into": ("pytorch_kaldi_snn.pytorch_kaldi.install", "copy cfg/proto into PyTorch-Kaldi"),
-    "export": ("pytorch_kaldi_snn.export", "export a trained SNN to TorchScript"),
+    "export": ("pytorch_kaldi_snn.export", "export a trained SNN to TorchScript or ONNX"),
 }
 
 

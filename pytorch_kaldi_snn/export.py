@@ -1,4 +1,6 @@
-r"""``pytorch-kaldi-snn export``: a trained SNN (+ its frame-wise head) as TorchScript.
+r"""``pytorch-kaldi-snn export``: a trained SNN (+ its frame-wise head) as TorchScript
+(default) or ONNX (``--format onnx`` or an ``--out`` ending in ``.onnx``; see
+:mod:`pytorch_kaldi_snn.export_onnx`).
 
 The exported module has no Python dependency on this package:
 
@@ -18,6 +20,8 @@ From a cfg: ``pytorch-kaldi-snn export EXP.cfg --out model.pt`` builds the [mode
 program's architectures, loads ``<out_folder>/exp_files/final_<section>.pkl`` (or
 ``--checkpoint SECTION=PATH``) and exports the chain ``compute(SNN, features)`` ->
 ``compute(head, ...)`` up to ``--output`` (default: the first ``forward_out``).
+``--out model.onnx`` writes ``model.onnx`` and ``model.step.onnx`` instead, checked with
+ONNX Runtime before they are written.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from pytorch_kaldi_snn.nn.streaming import _stack_of
 
 log = logging.getLogger(__name__)
 
+FORMATS = ("torchscript", "onnx")
+
 
 def _multibit(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
     """Eq. 22 with the operations of ``functional.spike._MultiBitSpike.forward``."""
@@ -52,9 +58,12 @@ def _multibit(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
 
 
 def _symmetric(v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tensor:
-    """The authors' quantiser with the operations of ``_SymmetricSpike.forward``."""
+    """The authors' quantiser with the operations of ``_SymmetricSpike.forward``;
+    ``trunc`` is written as ceil/floor by sign (the same values) because ONNX has no
+    Trunc operator."""
     levels = 2 ** (n_bits - 1)
-    q = torch.trunc(v * levels / scale).clamp(-(levels - 1), levels - 1)
+    z = v * levels / scale
+    q = torch.where(z < 0, torch.ceil(z), torch.floor(z)).clamp(-(levels - 1), levels - 1)
     q = torch.where(q.abs() <= threshold, torch.zeros_like(q), q)
     return q * (scale / levels)
 
@@ -286,7 +295,17 @@ def model_from_cfg(cfg_path: str, output: str | None = None,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cfg", help="experiment cfg whose training has finished")
-    parser.add_argument("--out", required=True, help="TorchScript file to write")
+    parser.add_argument("--out", required=True,
+                        help="file to write: a TorchScript .pt, or NAME.onnx (then "
+                             "NAME.step.onnx is written too: the streaming step)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="file format (default: onnx when --out ends in .onnx, "
+                             "else torchscript); onnx needs pip install "
+                             "'pytorch-kaldi-snn[onnx]'")
+    parser.add_argument("--no-check", action="store_true",
+                        help="onnx: write without the ONNX Runtime comparison with "
+                             "the PyTorch eval forward (for a machine without "
+                             "onnxruntime)")
     parser.add_argument("--output", default=None,
                         help="[model] output to export (default: first forward_out)")
     parser.add_argument("--feat-dim", type=int, default=None,
@@ -299,7 +318,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "<out_folder>/exp_files/final_<section>.pkl)")
 
 
+def export_format(out: str, fmt: str | None) -> str:
+    """The format asked for, or the one ``out``'s suffix implies; a clash raises."""
+    is_onnx = out.lower().endswith(".onnx")
+    if fmt is None:
+        return "onnx" if is_onnx else "torchscript"
+    if is_onnx != (fmt == "onnx"):
+        raise ConfigError(f"--format {fmt} does not fit the file name; use --format "
+                          f"onnx with NAME.onnx, torchscript with any other name",
+                          key="--out", value=out)
+    return fmt
+
+
 def run(args: argparse.Namespace) -> int:
+    fmt = export_format(args.out, args.format)
+    if fmt == "onnx":
+        from pytorch_kaldi_snn import export_onnx as onnx_export
+
+        onnx_export.check_path(args.out)
+        onnx_export.require("onnx")
+        if not args.no_check:
+            onnx_export.require("onnxruntime")
     ckpts = {}
     for item in args.checkpoint:
         section, sep, path = item.partition("=")
@@ -313,9 +352,15 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("expected LAB=N with N >= 1", key="--n-out", value=item)
         n_out[lab] = int(n)
     model, head = model_from_cfg(args.cfg, args.output, args.feat_dim, ckpts, n_out)
+    what = f"{type(model).__name__}{' + head' if head is not None else ''}"
+    if fmt == "onnx":
+        report = onnx_export.export_onnx(model, args.out, head, check=not args.no_check)
+        checked = (f"; ONNX Runtime vs PyTorch max |difference| {report.max_diff:.3g}"
+                   if report.checked else "; not checked (--no-check)")
+        print(f"exported {what} to {report.path} and {report.step_path}{checked}")
+        return 0
     scripted = export_model(model, head)
     save_scripted(scripted, args.out)
     log.info("wrote %s", args.out)
-    print(f"exported {type(model).__name__}"
-          f"{' + head' if head is not None else ''} to {args.out}")
+    print(f"exported {what} to {args.out}")
     return 0
