@@ -8,7 +8,7 @@ PY="${PYTHON:-python3}"
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   "$PY" -m pip install --quiet "torch==2.13.0"
 fi
-if ! "$PY" -c "import pytorch_kaldi_snn, kaldi_hmm_gmm, kaldiio, pytest" >/dev/null 2>&1 \
+if ! "$PY" -c "import pytorch_kaldi_snn, kaldi_hmm_gmm, kaldiio, pytest, onnx, onnxruntime" >/dev/null 2>&1 \
    || [ "${FORCE_REINSTALL:-0}" = 1 ]; then
   "$PY" -m pip install --quiet -e "$ROOT[test]"
 fi
