@@ -5,15 +5,19 @@ data (BN statistics and spike ranges settle), then, for each threshold multiple 
 knob that sets how many outputs are zero), it streams the same utterance one frame at
 a time through
 
-- ``StreamingSNN(sparse=True)`` (event-driven: only weight rows of non-zero inputs),
-- ``StreamingSNN(sparse=False)`` (dense, exact),
-- ``torch.nn.GRU`` stepped frame by frame at batch 1 (same sizes),
+- ``StreamingSNN(sparse=True)``: event-driven, only the weight rows of non-zero inputs
+  are read; at batch 1 one call into the C step (``nn/_step1.c``) per layer and frame;
+- ``StreamingSNN(sparse=True, native=False)``: the same step as eager tensor ops;
+- ``StreamingSNN(sparse=False)``: dense and exact (the reference step functions);
+- ``torch.nn.GRU`` stepped frame by frame at batch 1 (same sizes).
 
-and prints ms/frame (process CPU time, median of repeats), the measured zero-output
-fraction, the speed-up over GRU, and the ops counter's prediction of it (GRU mults /
-SNN mults per frame, counted by ``pytorch_kaldi_snn.ops.count_ops`` on the same input).
+The four are timed round-robin for each k (so load from other processes hits them
+alike), as process CPU time per frame, median of the repeats. Printed: the measured
+zero-output fraction, ms/frame, the speed-up of the event-driven step over GRU, and the
+ops counter's prediction of it (GRU mults / SNN mults per frame, counted by
+``pytorch_kaldi_snn.ops.count_ops`` on the same input).
 
-    python bench/bench_streaming.py [--frames 300] [--ks 0,4,8,16,32]
+    python bench/bench_streaming.py [--frames 300] [--ks 0,4,8,16,32] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -25,18 +29,21 @@ import time
 import torch
 from torch import nn
 
-from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack
+from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep
 from pytorch_kaldi_snn.nn.streaming import StreamingSNN
 
 
-def _per_frame(fn, frames: int, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
+def _time_round_robin(fns: dict, frames: int, repeats: int) -> dict[str, float]:
+    """ms/frame (process CPU time) per name, median of ``repeats`` interleaved runs."""
+    for fn in fns.values():
         fn()
-        times.append((time.process_time() - start) / frames * 1e3)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.process_time()
+            fn()
+            times[name].append((time.process_time() - start) / frames * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def _mults_per_frame(model: nn.Module, x: torch.Tensor) -> float | None:
@@ -85,14 +92,16 @@ def main(argv=None) -> int:
                 _, state = stream.step(x_t, state)
         return go
 
-    gru_ms = _per_frame(run_gru, args.frames, args.repeats)
     gru_mults = _mults_per_frame(gru, x)
+    native = "C step" if cstep.library() is not None else "no C compiler: torch step"
     print(f"# v2 {args.layers}x{args.hidden}, input {args.input}, {args.bits} bits, "
           f"batch 1, {args.frames} frames, threads={args.threads}, "
-          f"torch {torch.__version__}; GRU step {gru_ms:.3f} ms/frame")
-    print("| k | zero outputs | sparse ms/frame | dense ms/frame | speed-up vs GRU "
-          "| ops prediction (GRU mults / SNN mults) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          f"torch {torch.__version__}, {native}; ms/frame = process CPU time, "
+          f"median of {args.repeats} round-robin runs")
+    print("| k | zero outputs | GRU ms/frame | sparse ms/frame | sparse (torch ops) "
+          "ms/frame | dense ms/frame | speed-up vs GRU | ops prediction "
+          "(GRU mults / SNN mults) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k in [int(v) for v in args.ks.split(",")]:
         for layer in stack.layers:
             layer.spike.k = k
@@ -103,14 +112,17 @@ def main(argv=None) -> int:
                 h = layer(h)
                 zeros += int((h == 0).sum())
                 total += h.numel()
-        sparse_ms = _per_frame(run_stream(StreamingSNN(stack, sparse=True)),
-                               args.frames, args.repeats)
-        dense_ms = _per_frame(run_stream(StreamingSNN(stack)), args.frames,
-                              args.repeats)
+        ms = _time_round_robin({
+            "gru": run_gru,
+            "sparse": run_stream(StreamingSNN(stack, sparse=True)),
+            "torch": run_stream(StreamingSNN(stack, sparse=True, native=False)),
+            "dense": run_stream(StreamingSNN(stack)),
+        }, args.frames, args.repeats)
         snn_mults = _mults_per_frame(stack, x)
         pred = (f"{gru_mults / snn_mults:.2f}" if gru_mults and snn_mults else "n/a")
-        print(f"| {k} | {zeros / total:.1%} | {sparse_ms:.3f} | {dense_ms:.3f} | "
-              f"{gru_ms / sparse_ms:.2f} | {pred} |")
+        print(f"| {k} | {zeros / total:.1%} | {ms['gru']:.3f} | {ms['sparse']:.3f} | "
+              f"{ms['torch']:.3f} | {ms['dense']:.3f} | "
+              f"{ms['gru'] / ms['sparse']:.2f} | {pred} |")
     return 0
 
 

@@ -188,3 +188,13 @@ def test_c_library_is_built_once_per_source_and_cpu(fresh_cstep):
     cstep.reset()
     assert cstep.library() is not None
     assert [p.stat().st_mtime_ns for p in fresh_cstep.glob("step1-*.so")] == [mtime]
+
+
+def test_native_false_keeps_the_torch_batch1_step(fresh_cstep):
+    stack = _trained("v2", dtype=torch.float32, n_bits=6)
+    stream = StreamingSNN(stack, sparse=True, native=False)
+    assert all(sl.clib is None for sl in stream._sparse_layers)
+    x = torch.randn(20, 1, 6)
+    with torch.no_grad():
+        full = stack(x)
+    assert ((stream(x) - full).abs() > 1e-5).float().mean() < 0.02

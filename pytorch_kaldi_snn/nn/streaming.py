@@ -25,8 +25,15 @@ computed by ``embedding_bag`` (sum mode with per-sample weights) over one table
 s`, :math:`b' = (b - \mu) s + \beta`); the first layer, whose input is dense features
 (unless a sigma-delta encoder feeds it events), uses a dense product for its input.
 Results equal the exact mode up to float rounding (a value at a quantisation level's
-edge may move by one level in float32). Call :meth:`StreamingSNN.refresh` after
-changing the wrapped model's weights.
+edge may move by one level in float32, and the recurrence carries the change on).
+Call :meth:`StreamingSNN.refresh` after changing the wrapped model's weights.
+
+Batch 1 (one stream) has its own step: the input rows, the recurrent rows and the bias
+row form one table read by a single gather-sum per frame. For float32 on the CPU it is
+one call into ``_step1.c`` (:mod:`pytorch_kaldi_snn.nn.cstep`, compiled at first use;
+``native=False`` or no C compiler: about twenty eager tensor ops instead). At batch 1
+the fixed cost of each tensor op, not arithmetic, bounds the speed, so this is what
+turns the zeros into wall time (``bench/bench_streaming.py``).
 """
 
 from __future__ import annotations
@@ -69,7 +76,8 @@ def _stack_of(model: nn.Module) -> SNNStack:
 class _SparseLayer:
     """Folded weights of one layer for the event-driven step."""
 
-    def __init__(self, layer: SpikingLayer, events_in: bool) -> None:
+    def __init__(self, layer: SpikingLayer, events_in: bool, native: bool = True
+                 ) -> None:
         w = layer.w_in.weight.detach()  # [G*H, F]
         bias = (layer.w_in.bias.detach() if layer.w_in.bias is not None
                 else w.new_zeros(w.shape[0]))
@@ -108,7 +116,8 @@ class _SparseLayer:
         self.thr_f = float(self.thr)
         self.top_f = float(max(self.levels - 1, 0))
         self.clib = None
-        if self.table1.dtype == torch.float32 and self.table1.device.type == "cpu":
+        if (native and self.table1.dtype == torch.float32
+                and self.table1.device.type == "cpu"):
             self.clib = cstep.library()
             self.alpha_c = self.alpha.to(torch.float32).contiguous()
             self.beta_c = self.beta.to(torch.float32).contiguous()
@@ -204,10 +213,12 @@ def _event_step(kind: int, x: Tensor, i: Tensor, v: Tensor, y: Tensor,
 class StreamingSNN(nn.Module):
     """Online (frame-by-frame) eval form of a spiking stack; see the module doc."""
 
-    def __init__(self, model: nn.Module, *, sparse: bool = False) -> None:
+    def __init__(self, model: nn.Module, *, sparse: bool = False,
+                 native: bool = True) -> None:
         super().__init__()
         self.stack = _stack_of(model)
         self.sparse = bool(sparse)
+        self.native = bool(native)
         for layer in self.stack.layers:
             if type(layer.spike) is not MultiBitSpike and self.sparse:
                 raise DataError("the sparse streaming path supports the paper's "
@@ -225,7 +236,7 @@ class StreamingSNN(nn.Module):
         with torch.no_grad():
             enc = self.stack.encoder is not None
             self._sparse_layers = [
-                _SparseLayer(layer, events_in=(n > 0 or enc))
+                _SparseLayer(layer, events_in=(n > 0 or enc), native=self.native)
                 for n, layer in enumerate(self.stack.layers)
             ]
 
