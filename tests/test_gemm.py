@@ -19,7 +19,7 @@ def mode(monkeypatch):
 
 
 def _needs_onednn(mode):
-    mode("auto")
+    mode("onednn")  # every size (the default rule keeps small products on torch.mm)
     if not gemm.use_onednn(torch.zeros(1)):
         pytest.skip("oneDNN linear is not usable in this torch build")
 
@@ -32,6 +32,11 @@ def test_the_rule_is_fixed_and_can_be_overridden(mode):
     assert not gemm.use_onednn(torch.zeros(2, 2, dtype=torch.float64))
     first = gemm.use_onednn(torch.zeros(2, 2))
     assert all(gemm.use_onednn(torch.zeros(3, 3)) == first for _ in range(3))
+    # small products stay on torch.mm by default, large ones follow availability
+    assert not gemm.use_onednn(torch.zeros(2, 2), gemm.MIN_MACS - 1)
+    assert gemm.use_onednn(torch.zeros(2, 2), gemm.MIN_MACS) == first
+    mode("onednn")
+    assert gemm.use_onednn(torch.zeros(2, 2), 1) == gemm.use_onednn(torch.zeros(1))
 
 
 def test_linear_equals_addmm_with_plain_and_transposed_weights(mode):
@@ -74,7 +79,7 @@ def test_fused_v2_training_step_is_the_same_with_either_library(mode):
     layer = SpikingLayer(5, 12, "v2", MultiBitSpike(6, 2))
     x = torch.randn(30, 4, 5)
     results = {}
-    for name in ("aten", "auto"):
+    for name in ("aten", "onednn"):
         mode(name)
         layer.zero_grad()
         layer.spike.range.fill_(1.0)
@@ -82,7 +87,7 @@ def test_fused_v2_training_step_is_the_same_with_either_library(mode):
         (y * torch.linspace(-1, 1, 12)).sum().backward()
         results[name] = (y.detach(), {n: p.grad.clone() for n, p in
                                       layer.named_parameters() if p.grad is not None})
-    (y_a, g_a), (y_o, g_o) = results["aten"], results["auto"]
+    (y_a, g_a), (y_o, g_o) = results["aten"], results["onednn"]
     step = 1.0 / 64
     diff = (y_a - y_o).abs()
     assert diff.max() <= step * 1.001 and (diff > 1e-6).float().mean() < 0.01

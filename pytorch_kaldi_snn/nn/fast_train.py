@@ -123,7 +123,7 @@ def forward_sequence(
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
-    onednn = kind == 2 and gemm.use_onednn(pre)
+    onednn = kind == 2 and gemm.use_onednn(pre, batch * h * gh)
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
         s = n if keep else n % 2
@@ -247,7 +247,7 @@ class _FusedSequence(torch.autograd.Function):
         if kind == 2:
             w_rec = w_rec_t.t()
             g_rec = ste.new_empty(batch, h)
-            onednn = gemm.use_onednn(ste)
+            onednn = gemm.use_onednn(ste, batch * 2 * h * h)
             if onednn:
                 w_rec_t_dense = w_rec_t.contiguous()
         for n in range(t_len - 1, -1, -1):

@@ -8,10 +8,13 @@ a 550-unit layer, and at about the same speed for ``G^T X``; measured numbers ar
 ``docs/speed.md``. So :func:`linear` (``x @ w.T + b``) goes to oneDNN and weight
 gradients stay with ``torch.mm``.
 
-The choice is a fixed rule, not a per-run timing, so two runs (or a run and its
-resumption) make the same floating-point choices. ``PYTORCH_KALDI_SNN_GEMM=aten``
-(or ``onednn``) forces one library. oneDNN is used only for float32 CPU tensors, and
-only when a self-check on first use gives the same product as ``torch.mm``.
+oneDNN's call costs ~15 us more than MKL's, so products below :data:`MIN_MACS`
+multiply-adds (e.g. the per-frame products of the 2 x 128 demo model) stay with
+``torch.mm``. The choice is a fixed rule of the shape, not a per-run timing, so two
+runs (or a run and its resumption) make the same floating-point choices.
+``PYTORCH_KALDI_SNN_GEMM=aten`` uses ``torch.mm`` everywhere, ``=onednn`` oneDNN for
+every size. oneDNN is used only for float32 CPU tensors, and only when a self-check on
+first use gives the same product as ``torch.mm``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
+#: Smallest product (M * K * N multiply-adds) sent to oneDNN under the default rule;
+#: measured crossover on our CPU: ~1e7 (bench/bench_gemm.py, docs/speed.md).
+MIN_MACS = 20_000_000
+
 _ONEDNN: bool | None = None
+_ANY_SIZE = False
 
 
 def _onednn_ok() -> bool:
@@ -52,13 +60,18 @@ def _onednn_ok() -> bool:
     return True
 
 
-def use_onednn(t: Tensor) -> bool:
-    """Whether :func:`linear` sends ``t`` to oneDNN."""
-    global _ONEDNN
+def use_onednn(t: Tensor, macs: int | None = None) -> bool:
+    """Whether a product on ``t`` of ``macs`` multiply-adds goes to oneDNN (``macs``
+    None: whether oneDNN is in use at all)."""
+    global _ONEDNN, _ANY_SIZE
     if t.dtype != torch.float32 or t.device.type != "cpu":
         return False
     if _ONEDNN is None:
         _ONEDNN = _onednn_ok()
+        _ANY_SIZE = os.environ.get("PYTORCH_KALDI_SNN_GEMM", "").strip().lower() == (
+            "onednn")
+    if macs is not None and macs < MIN_MACS and not _ANY_SIZE:
+        return False
     return _ONEDNN
 
 
@@ -76,7 +89,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     needs_graph = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad
         or (bias is not None and bias.requires_grad))
-    if use_onednn(x) and not needs_graph:  # the oneDNN op has no autograd formula
+    macs = x.shape[0] * x.shape[1] * weight.shape[0]
+    if use_onednn(x, macs) and not needs_graph:  # the oneDNN op has no autograd formula
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     if bias is None:
         return torch.mm(x, weight.t())
@@ -111,6 +125,6 @@ class Linear(torch.autograd.Function):
 
 def linear_with_grad(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """:class:`Linear` for a 2-d input when oneDNN is in use, else ``F.linear``."""
-    if use_onednn(x):
+    if use_onednn(x, x.shape[0] * x.shape[1] * weight.shape[0]):
         return Linear.apply(x, weight, bias)
     return torch.nn.functional.linear(x, weight, bias)
