@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.errors import ConfigError, DataError
+from pytorch_kaldi_snn.errors import ConfigError, DataError, SnnKaldiError
+from pytorch_kaldi_snn.fileio import atomic_path
 from pytorch_kaldi_snn.functional import neurons
 from pytorch_kaldi_snn.functional.neurons import NeuronState
 from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
@@ -175,31 +175,24 @@ def export_model(model: nn.Module, head: nn.Module | None = None) -> torch.jit.S
 
 def save_scripted(module: torch.jit.ScriptModule, path: str) -> None:
     """Atomic ``torch.jit.save``: a temporary name in the same folder, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.jit.save(module, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _feature_dim(cfg, fea_name: str) -> int:
-    """Dim of ``fea_name`` in the first dataset: the scp's first matrix, times the
-    context window (cw_left + 1 + cw_right)."""
-    import kaldiio
+    """Dim of ``fea_name`` as the network sees it: the first utterance of the first
+    dataset through its ``fea_opts`` pipeline (deltas included) and context window."""
+    from pytorch_kaldi_snn.runner.features import list_utterances, load_features
 
     for ds in cfg.datasets.values():
         for fea in ds.fea:
             if fea.fea_name != fea_name:
                 continue
             try:
-                for _, mat in kaldiio.load_scp_sequential(fea.fea_lst):
-                    return int(mat.shape[1]) * (fea.cw_left + 1 + fea.cw_right)
+                first = list_utterances(fea.fea_lst)[:1]
+                table = load_features(fea.fea_lst, fea.fea_opts, fea.cw_left,
+                                      fea.cw_right, first, section=ds.section)
+                return int(table[first[0]].shape[1])
             except Exception as exc:
                 raise DataError(f"{fea.fea_lst}: cannot read features ({exc}); "
                                 f"pass --feat-dim") from exc
@@ -242,14 +235,41 @@ def _forward_options(cfg, section: str, n_out: dict[str, int]):
         for lab, n in sorted(n_out.items(), key=lambda kv: -len(kv[0])):
             value = value.replace(f"N_out_{lab}", str(n))
         if "N_out_" in value:
-            raise ConfigError("pass the number of outputs with --n-out LAB=N",
+            raise ConfigError("pass the number of outputs with --n-out LAB=N (the "
+                              "training alignments could not be read)",
                               file=cfg.path, section=section, key=key, value=value)
         if "_drop" in key:
             value = _layer_schedules(value, n_ep, n_ep - 1, key, section)
         options[key] = value
     options["use_cuda"] = "False"
-    options["to_do"] = "forward"
+    # not "forward": that would attach the operation counter, whose JSON writer
+    # (ops.hostlog) would overwrite the run's forward_ops.json with the export's checks
+    options["to_do"] = "export"
     return options
+
+
+def _resolve_n_out(cfg, n_out: dict[str, int]) -> dict[str, int]:
+    """``N_out_<lab>`` values not given on the command line, read from the training
+    alignments as the runner reads them (left out when they cannot be read)."""
+    from pytorch_kaldi_snn.runner.data import LabSpec
+    from pytorch_kaldi_snn.runner.plan import _n_out
+
+    n_out = dict(n_out)
+    try:
+        train = cfg.datasets[cfg.data_use.train_with[0]]
+    except (AttributeError, KeyError, IndexError):
+        return n_out
+    cache: dict = {}
+    for lb in train.lab:
+        if lb.lab_name in n_out or lb.lab_name == "none":
+            continue
+        spec = LabSpec(lb.lab_name, lb.lab_folder, lb.lab_opts, lb.lab_count_file,
+                       lb.lab_data_folder, lb.lab_graph)
+        try:
+            n_out[lb.lab_name] = _n_out(spec, cache)
+        except (OSError, ValueError, SnnKaldiError) as exc:
+            log.info("N_out_%s not read from %s (%s)", lb.lab_name, lb.lab_folder, exc)
+    return n_out
 
 
 def model_from_cfg(cfg_path: str, output: str | None = None,
@@ -269,10 +289,11 @@ def model_from_cfg(cfg_path: str, output: str | None = None,
     chain, fea_name = _chain(cfg, output)
     dim = feat_dim if feat_dim is not None else _feature_dim(cfg, fea_name)
     checkpoints = dict(checkpoints or {})
+    n_out = _resolve_n_out(cfg, n_out or {})
     nets = []
     for s in chain:
         arch = cfg.archs[s.args[0]]
-        options = _forward_options(cfg, arch.section, n_out or {})
+        options = _forward_options(cfg, arch.section, n_out)
         net = build_arch(arch.cls, options, dim, section=arch.section, file=cfg.path)
         path = checkpoints.pop(arch.section, None) or os.path.join(
             cfg.exp.out_folder, "exp_files", f"final_{arch.section}.pkl")

@@ -119,3 +119,45 @@ def test_cli_exports_a_trained_cfg(tmp_path, capsys):
     assert main(["export", cfg_path, "--out", out, "--feat-dim", "40",
                  "--n-out", "lab_cd=12", "--checkpoint", "architecture9=/x.pkl"]) == 1
     assert main(["export", cfg_path, "--out", out, "--feat-dim", "40"]) == 1
+
+
+def test_feature_dim_follows_the_fea_opts_pipeline(tmp_path):
+    """A cfg whose features gain deltas and a context window: the exported model's
+    input is what the network saw in training (39 x 3 here), not the raw 13."""
+    from types import SimpleNamespace
+
+    import kaldiio
+    import numpy as np
+
+    from pytorch_kaldi_snn.export import _feature_dim
+
+    ark, scp = tmp_path / "feats.ark", tmp_path / "feats.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as w:
+        w("utt1", np.random.default_rng(0).standard_normal((20, 13)).astype("f4"))
+    fea = SimpleNamespace(fea_name="mfcc", fea_lst=str(scp), cw_left=1, cw_right=1,
+                          fea_opts="add-deltas --delta-order=2 ark:- ark:- |")
+    cfg = SimpleNamespace(datasets={"d": SimpleNamespace(section="dataset1", fea=[fea])},
+                          path="x.cfg")
+    assert _feature_dim(cfg, "mfcc") == 13 * 3 * 3
+    fea.fea_opts = ""
+    fea.cw_left = fea.cw_right = 0
+    assert _feature_dim(cfg, "mfcc") == 13
+
+
+def test_n_out_is_read_from_the_training_alignments_when_not_given(tmp_path):
+    from types import SimpleNamespace
+
+    from pytorch_kaldi_snn.export import _resolve_n_out
+
+    ali = tmp_path / "ali"
+    ali.mkdir()
+    (ali / "num_pdfs").write_text("48\n")
+    lab = SimpleNamespace(lab_name="lab_cd", lab_folder=str(ali), lab_opts="ali-to-pdf",
+                          lab_count_file="auto", lab_data_folder="", lab_graph="")
+    missing = SimpleNamespace(lab_name="lab_mono", lab_folder=str(tmp_path / "nope"),
+                              lab_opts="ali-to-phones --per-frame=true",
+                              lab_count_file="none", lab_data_folder="", lab_graph="")
+    cfg = SimpleNamespace(datasets={"tr": SimpleNamespace(lab=[lab, missing])},
+                          data_use=SimpleNamespace(train_with=["tr"]))
+    assert _resolve_n_out(cfg, {}) == {"lab_cd": 48}  # unreadable ones left out
+    assert _resolve_n_out(cfg, {"lab_cd": 7}) == {"lab_cd": 7}  # the command line wins

@@ -143,7 +143,7 @@ def gradient_flow(
 
 def write_csv(path: str, curves: Sequence[FlowCurve]) -> None:
     """Atomic CSV: model, distance, grad_norm_mean, p10, p90, normalised."""
-    from pytorch_kaldi_snn.ops.report import atomic_write_text
+    from pytorch_kaldi_snn.fileio import atomic_write_text
 
     lines = ["model,distance,grad_norm_mean,grad_norm_p10,grad_norm_p90,normalised"]
     for c in curves:
@@ -158,10 +158,9 @@ def write_csv(path: str, curves: Sequence[FlowCurve]) -> None:
 
 def plot(path: str, curves: Sequence[FlowCurve], title: str = "") -> None:
     """PNG with a log y axis: normalised g(d) per model, 10-90 % band (atomic)."""
-    import os
-    import tempfile
-
     import matplotlib
+
+    from pytorch_kaldi_snn.fileio import atomic_path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -178,14 +177,8 @@ def plot(path: str, curves: Sequence[FlowCurve], title: str = "") -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

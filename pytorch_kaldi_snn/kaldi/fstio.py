@@ -7,11 +7,9 @@ under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import struct
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Callable, Union
@@ -19,38 +17,10 @@ from typing import Callable, Union
 import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.fileio import atomic_path
+from pytorch_kaldi_snn.fileio import atomic_write_text as write_text
 
 PathLike = Union[str, os.PathLike]
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[str]:
-    """Yield a temporary file name next to ``path``; rename it onto ``path`` on success.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_path(d / "x.txt") as tmp:
-    ...     _ = pathlib.Path(tmp).write_text("hi")
-    >>> (d / "x.txt").read_text()
-    'hi'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
-                               dir=str(path.parent))
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: PathLike, text: str) -> None:
-    """Atomically write ``text`` to ``path``."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def write_with(path: PathLike, writer: Callable[[str], object]) -> None:

@@ -12,8 +12,6 @@ by length and never split, so every row of the ark is a real frame.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 
 import kaldiio
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pytorch_kaldi_snn.fileio import atomic_path
 from pytorch_kaldi_snn.runner.batching import Batch, Piece, collate, make_batches
 
 logger = logging.getLogger(__name__)
@@ -63,21 +62,11 @@ def write_ark(path: str, mats: Mapping[str, np.ndarray],
               log_prior: np.ndarray | None = None) -> None:
     """Write ``{utt: [T, C]}`` (minus ``log_prior`` when given) to a binary ark,
     atomically (temp file in the same folder, then ``os.replace``)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".ark")
-    os.close(fd)
-    try:
-        with kaldiio.WriteHelper(f"ark:{tmp}") as writer:
-            for utt in sorted(mats):
-                m = mats[utt]
-                if m.ndim != 2:
-                    raise ValueError(f"{utt}: posterior matrix must be 2-D, got {m.shape}")
-                if log_prior is not None:
-                    m = m - log_prior[None, :].astype(np.float32)
-                writer(utt, m.astype(np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, kaldiio.WriteHelper(f"ark:{tmp}") as writer:
+        for utt in sorted(mats):
+            m = mats[utt]
+            if m.ndim != 2:
+                raise ValueError(f"{utt}: posterior matrix must be 2-D, got {m.shape}")
+            if log_prior is not None:
+                m = m - log_prior[None, :].astype(np.float32)
+            writer(utt, m.astype(np.float32))
