@@ -18,6 +18,12 @@ ops counter's prediction of it (GRU mults / SNN mults per frame, counted by
 ``pytorch_kaldi_snn.ops.count_ops`` on the same input).
 
     python bench/bench_streaming.py [--frames 300] [--ks 0,4,8,16,32] [--repeats 5]
+    python bench/bench_streaming.py --cfg exp/demo/v2_seed1/exp.cfg
+
+With ``--cfg`` (a finished run's cfg, e.g. from ``recipes/demo/run.sh``) the trained
+SNN of that run (``final_<section>.pkl``) streams the first test utterances of its
+forward dataset (real features, through the run's feature pipeline and
+normalisation) at its own threshold k, against a GRU of the same sizes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,6 +64,25 @@ def _mults_per_frame(model: nn.Module, x: torch.Tensor) -> float | None:
     return sum(r.mults for r in recs) / max(recs[0].frames, 1)
 
 
+def trained_model(cfg_path: str, frames: int) -> tuple[nn.Module, torch.Tensor, str]:
+    """(trained SNN stack, [T, 1, F] features of the first test utterances, name)."""
+    from pytorch_kaldi_snn.export import model_from_cfg
+    from pytorch_kaldi_snn.nn.streaming import _stack_of
+    from pytorch_kaldi_snn.runner.config import load_config
+    from pytorch_kaldi_snn.runner.data import dataset_utterances, load_chunk
+    from pytorch_kaldi_snn.runner.plan import plan_from_config
+
+    snn, _head = model_from_cfg(cfg_path)
+    stack = _stack_of(snn).eval()
+    plan = plan_from_config(load_config(cfg_path))
+    spec = plan.datasets[plan.forward_with[0]]
+    utts = dataset_utterances(spec)[:50]
+    chunk = load_chunk(spec, utts, with_labels=False)
+    feats = next(iter(chunk.features.values()))
+    x = torch.from_numpy(np.concatenate([feats[u] for u in chunk.utts]))[:frames]
+    return stack, x.float()[:, None, :], f"{spec.name} ({len(x)} frames)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=300, help="frames streamed")
@@ -67,17 +93,31 @@ def main(argv=None) -> int:
     p.add_argument("--ks", default="0,4,8,16,32", help="threshold multiples k to sweep")
     p.add_argument("--repeats", type=int, default=5, help="timed passes per model")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--cfg", help="a finished run's cfg: stream its trained SNN on its "
+                   "test features (--ks default: the model's own k)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    stack = SNNStack(args.input, [args.hidden] * args.layers, "v2",
-                     lambda: MultiBitSpike(args.bits, 4))
-    stack.train()
-    for _ in range(5):
-        stack(torch.randn(100, 16, args.input))
-    stack.eval()
+    if args.cfg:
+        stack, x, data = trained_model(args.cfg, args.frames)
+        args.frames = x.shape[0]
+        args.input, args.layers = stack.input_size, len(stack.layers)
+        args.hidden = stack.layers[0].hidden_size
+        args.bits = stack.layers[0].spike.n_bits
+        kind = stack.layers[0].kind
+        if args.ks == p.get_default("ks"):
+            args.ks = str(stack.layers[0].spike.k)
+        source = f"trained {kind} from {args.cfg} on {data}"
+    else:
+        stack = SNNStack(args.input, [args.hidden] * args.layers, "v2",
+                         lambda: MultiBitSpike(args.bits, 4))
+        stack.train()
+        for _ in range(5):
+            stack(torch.randn(100, 16, args.input))
+        stack.eval()
+        x = torch.randn(args.frames, 1, args.input)
+        source = "v2 after 5 steps on random data, random input"
     gru = nn.GRU(args.input, args.hidden, args.layers).eval()
-    x = torch.randn(args.frames, 1, args.input)
 
     def run_gru():
         h = None
@@ -94,8 +134,8 @@ def main(argv=None) -> int:
 
     gru_mults = _mults_per_frame(gru, x)
     native = "C step" if cstep.library() is not None else "no C compiler: torch step"
-    print(f"# v2 {args.layers}x{args.hidden}, input {args.input}, {args.bits} bits, "
-          f"batch 1, {args.frames} frames, threads={args.threads}, "
+    print(f"# {source}: {args.layers}x{args.hidden}, input {args.input}, "
+          f"{args.bits} bits, batch 1, {args.frames} frames, threads={args.threads}, "
           f"torch {torch.__version__}, {native}; ms/frame = process CPU time, "
           f"median of {args.repeats} round-robin runs")
     print("| k | zero outputs | GRU ms/frame | sparse ms/frame | sparse (torch ops) "

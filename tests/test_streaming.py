@@ -123,7 +123,7 @@ def test_c_step_equals_the_torch_step_from_the_same_state(kind, fresh_cstep):
     _needs_c()
     stack = _trained(kind, dtype=torch.float32, n_bits=6)
     stream = StreamingSNN(stack, sparse=True)
-    assert all(sl.clib is not None for sl in stream._sparse_layers)
+    assert all(sl.cstep is not None for sl in stream._sparse_layers)
     gen = torch.Generator().manual_seed(1)
     for sl, n_in in zip(stream._sparse_layers, (6, 9)):
         for _ in range(20):
@@ -134,11 +134,11 @@ def test_c_step_equals_the_torch_step_from_the_same_state(kind, fresh_cstep):
                                 torch.rand(1, sl.h, generator=gen)
                                 * (torch.rand(1, sl.h, generator=gen) > 0.6))
             y_c, s_c = sl.step1(x, state)
-            lib, sl.clib = sl.clib, None
+            lib, sl.cstep = sl.cstep, None
             try:
                 y_t, s_t = sl.step1(x, state)
             finally:
-                sl.clib = lib
+                sl.cstep = lib
             torch.testing.assert_close(s_c.i, s_t.i, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(s_c.v, s_t.v, rtol=1e-5, atol=1e-6)
             # a value on a level's edge may move by one level, nothing more
@@ -164,7 +164,7 @@ def test_c_step_can_be_disabled_and_survives_a_broken_compiler(monkeypatch, tmp_
     assert cstep.library() is None
     stack = _trained("v2", dtype=torch.float32, n_bits=6)
     stream = StreamingSNN(stack, sparse=True)
-    assert all(sl.clib is None for sl in stream._sparse_layers)
+    assert all(sl.cstep is None for sl in stream._sparse_layers)
     x = torch.randn(10, 1, 6)
     with torch.no_grad():
         full = stack(x)
@@ -193,7 +193,7 @@ def test_c_library_is_built_once_per_source_and_cpu(fresh_cstep):
 def test_native_false_keeps_the_torch_batch1_step(fresh_cstep):
     stack = _trained("v2", dtype=torch.float32, n_bits=6)
     stream = StreamingSNN(stack, sparse=True, native=False)
-    assert all(sl.clib is None for sl in stream._sparse_layers)
+    assert all(sl.cstep is None for sl in stream._sparse_layers)
     x = torch.randn(20, 1, 6)
     with torch.no_grad():
         full = stack(x)

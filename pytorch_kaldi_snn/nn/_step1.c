@@ -12,7 +12,10 @@
  * Only the rows of non-zero inputs x_j and (v2) non-zero previous outputs y_j are read.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define STACK_WIDTH 4096 /* pre-activations kept on the stack up to this width */
 
 static void axpy(float *a, float s, const float *row, int width)
 {
@@ -20,16 +23,21 @@ static void axpy(float *a, float s, const float *row, int width)
         a[k] += s * row[k];
 }
 
+/* Returns 0, or 1 for bad sizes, 2 when the scratch cannot be allocated.
+ * i_out, v_out, y_out may not alias the previous state. Thread-safe (no globals). */
 int pks_step1_f32(int kind, int n_x, int h, const float *x, const float *table,
-                  float *a, const float *i_prev, const float *v_prev,
-                  const float *y_prev, float *i_out, float *v_out, float *y_out,
-                  const float *alpha, const float *beta, float step, float thr,
-                  float top, int levels)
+                  const float *i_prev, const float *v_prev, const float *y_prev,
+                  float *i_out, float *v_out, float *y_out, const float *alpha,
+                  const float *beta, float step, float thr, float top, int levels)
 {
     const int width = (kind == 0 ? 1 : 2) * h;
     const int rec_rows = kind == 2 ? h : 0;
+    float on_stack[STACK_WIDTH];
+    float *a = on_stack;
     if (kind < 0 || kind > 2 || n_x < 0 || h <= 0)
         return 1;
+    if (width > STACK_WIDTH && !(a = malloc((size_t)width * sizeof(float))))
+        return 2;
     memcpy(a, table + (size_t)(n_x + rec_rows) * width, (size_t)width * sizeof(float));
     for (int j = 0; j < n_x; ++j)
         if (x[j] != 0.0f)
@@ -61,5 +69,7 @@ int pks_step1_f32(int kind, int n_x, int h, const float *x, const float *table,
         v_out[k] = v;
         y_out[k] = y;
     }
+    if (a != on_stack)
+        free(a);
     return 0;
 }

@@ -92,7 +92,7 @@ def _load(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     fn = lib.pks_step1_f32
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
-    fn.argtypes = [i, i, i, p, p, p, p, p, p, p, p, p, p, p, f, f, f, i]
+    fn.argtypes = [i, i, i, p, p, p, p, p, p, p, p, p, p, f, f, f, i]
     fn.restype = ctypes.c_int
     return lib
 
@@ -126,20 +126,36 @@ def reset() -> None:
     _lib, _tried = None, False
 
 
-def step1(lib: ctypes.CDLL, kind: int, x: Tensor, table: Tensor, i_prev: Tensor,
-          v_prev: Tensor, y_prev: Tensor, alpha: Tensor, beta: Tensor, step: float,
-          thr: float, top: float, levels: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One frame of one stream: ``x [1, n_x]`` and the state ``[1, H]`` tensors
-    (float32, contiguous, CPU) -> new ``(I, V, Y)``, each ``[1, H]``."""
-    h = i_prev.shape[1]
-    n_x = x.shape[1]
-    a = torch.empty(table.shape[1], dtype=torch.float32)
-    out = torch.empty(3, 1, h, dtype=torch.float32)
-    i, v, y = out.unbind(0)
-    rc = lib.pks_step1_f32(
-        kind, n_x, h, x.data_ptr(), table.data_ptr(), a.data_ptr(), i_prev.data_ptr(),
-        v_prev.data_ptr(), y_prev.data_ptr(), i.data_ptr(), v.data_ptr(), y.data_ptr(),
-        alpha.data_ptr(), beta.data_ptr(), step, thr, top, levels)
-    if rc != 0:
-        raise RuntimeError(f"pks_step1_f32 returned {rc}")
-    return i, v, y
+class Step1:
+    """A layer's constants bound once; calling it steps one stream by one frame.
+
+    ``table`` ``[rows, G*H]`` float32 (see ``_step1.c``), ``alpha``/``beta`` ``[H]``
+    float32; the tensors are kept alive here because the library reads their memory.
+    """
+
+    def __init__(self, lib: ctypes.CDLL, kind: int, n_x: int, table: Tensor,
+                 alpha: Tensor, beta: Tensor, step: float, thr: float, top: float,
+                 levels: int) -> None:
+        self.fn = lib.pks_step1_f32
+        self.h = alpha.shape[0]
+        self.kind, self.n_x, self.levels = kind, n_x, levels
+        self.step, self.thr, self.top = step, thr, top
+        self.tensors = (table.contiguous(), alpha.contiguous(), beta.contiguous())
+        self.table_ptr, self.alpha_ptr, self.beta_ptr = (
+            t.data_ptr() for t in self.tensors)
+
+    def __call__(self, x: Tensor, i_prev: Tensor, v_prev: Tensor, y_prev: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """``x [1, n_x]`` and the state ``[1, H]`` (float32, contiguous) -> new
+        ``(I, V, Y)``, each ``[1, H]`` (views of one new buffer)."""
+        h = self.h
+        out = torch.empty(3, 1, h)
+        ptr = out.data_ptr()
+        rc = self.fn(self.kind, self.n_x, h, x.data_ptr(), self.table_ptr,
+                     i_prev.data_ptr(), v_prev.data_ptr(), y_prev.data_ptr(),
+                     ptr, ptr + 4 * h, ptr + 8 * h, self.alpha_ptr, self.beta_ptr,
+                     self.step, self.thr, self.top, self.levels)
+        if rc != 0:
+            raise RuntimeError(f"pks_step1_f32 returned {rc}")
+        i, v, y = out.unbind(0)
+        return i, v, y

@@ -54,6 +54,8 @@ from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
 log = logging.getLogger(__name__)
 
+_F32 = torch.float32
+
 
 class StreamState(NamedTuple):
     """Encoder accumulator and last event (or empty tensors) + one state per layer."""
@@ -115,12 +117,15 @@ class _SparseLayer:
         self.step_f = float(self.step_size)
         self.thr_f = float(self.thr)
         self.top_f = float(max(self.levels - 1, 0))
-        self.clib = None
+        self.cstep: cstep.Step1 | None = None
         if (native and self.table1.dtype == torch.float32
                 and self.table1.device.type == "cpu"):
-            self.clib = cstep.library()
-            self.alpha_c = self.alpha.to(torch.float32).contiguous()
-            self.beta_c = self.beta.to(torch.float32).contiguous()
+            lib = cstep.library()
+            if lib is not None:
+                self.cstep = cstep.Step1(
+                    lib, self.code, w.shape[1], self.table1,
+                    self.alpha.to(torch.float32), self.beta.to(torch.float32),
+                    self.step_f, self.thr_f, self.top_f, self.levels)
 
     def step1(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
         """Batch-1 event-driven frame in eager mode (no interpreter between ops).
@@ -128,11 +133,10 @@ class _SparseLayer:
         Same arithmetic as :func:`_event_step` except that the input rows and the bias
         join the gathered sum (float rounding of the sum may differ).
         """
-        if self.clib is not None and x.dtype == torch.float32:
-            i, v, y = cstep.step1(
-                self.clib, self.code, x.contiguous(), self.table1, s.i, s.v, s.y,
-                self.alpha_c, self.beta_c, self.step_f, self.thr_f, self.top_f,
-                self.levels)
+        if (self.cstep is not None and x.dtype is _F32 and s.i.dtype is _F32
+                and s.v.dtype is _F32 and s.y.dtype is _F32):
+            i, v, y = self.cstep(x.contiguous(), s.i.contiguous(), s.v.contiguous(),
+                                 s.y.contiguous())
             return y, NeuronState(i, v, y)
         if self.code == 2:
             vec = torch.cat((x, s.y, self.one), 1)[0]
