@@ -106,7 +106,8 @@ class SymmetricSpike(nn.Module):
                 "bits out of range",
                 key="n_bits",
                 value=str(n_bits),
-                allowed="2..32 for the signed quantiser (32: the authors' full precision)",
+                allowed="2..32 for the signed quantiser "
+                "(32: the authors' full precision)",
             )
         if not 0 <= threshold < 2 ** (n_bits - 1):
             raise ConfigError(
