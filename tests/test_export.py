@@ -1,4 +1,4 @@
-"""TorchScript export: posteriors equal the eval forward; streaming step; CLI on a cfg."""
+"""TorchScript export: posteriors equal the eval forward; streaming step; CLI."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ def _render_cfg(tmp_path) -> str:
 
 
 @pytest.mark.slow
-def test_cli_exports_a_trained_cfg(tmp_path, capsys):
+def trained_cfg(tmp_path):
+    """A rendered TIMIT_SNN_v2 cfg whose final_*.pkl hold two "trained" nets
+    (BN statistics and ranges moved); returns (cfg path, nets in eval mode, x, ref)."""
     from pytorch_kaldi_snn.export import _forward_options
     from pytorch_kaldi_snn.runner.archs import build_arch
     from pytorch_kaldi_snn.runner.config import load_config
@@ -94,7 +96,7 @@ def test_cli_exports_a_trained_cfg(tmp_path, capsys):
     nets, dim = [], 40
     exp = os.path.join(cfg.exp.out_folder, "exp_files")
     os.makedirs(exp)
-    for arch in cfg.archs.values():  # "training": BN statistics and ranges move
+    for arch in cfg.archs.values():
         options = _forward_options(cfg, arch.section, {"lab_cd": 12})
         net = build_arch(arch.cls, options, dim, section=arch.section)
         nets.append(net)
@@ -106,13 +108,19 @@ def test_cli_exports_a_trained_cfg(tmp_path, capsys):
         torch.save({"model_par": net.state_dict()},
                    os.path.join(exp, f"final_{arch.section}.pkl"))
         net.eval()
+    with torch.no_grad():
+        ref = nets[1](nets[0](x).reshape(16, -1)).reshape(8, 2, -1)
+    return cfg_path, nets, x, ref
+
+
+def test_cli_exports_a_trained_cfg(tmp_path, capsys):
+    cfg_path, _nets, x, ref = trained_cfg(tmp_path)
     out = str(tmp_path / "model.pt")
     assert main(["export", cfg_path, "--out", out, "--feat-dim", "40",
                  "--n-out", "lab_cd=12"]) == 0
     assert "head" in capsys.readouterr().out
     loaded = torch.jit.load(out)
     with torch.no_grad():
-        ref = nets[1](nets[0](x).reshape(16, -1)).reshape(8, 2, -1)
         got = loaded(x)
     assert got.shape == ref.shape
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
@@ -136,8 +144,8 @@ def test_feature_dim_follows_the_fea_opts_pipeline(tmp_path):
         w("utt1", np.random.default_rng(0).standard_normal((20, 13)).astype("f4"))
     fea = SimpleNamespace(fea_name="mfcc", fea_lst=str(scp), cw_left=1, cw_right=1,
                           fea_opts="add-deltas --delta-order=2 ark:- ark:- |")
-    cfg = SimpleNamespace(datasets={"d": SimpleNamespace(section="dataset1", fea=[fea])},
-                          path="x.cfg")
+    dataset = SimpleNamespace(section="dataset1", fea=[fea])
+    cfg = SimpleNamespace(datasets={"d": dataset}, path="x.cfg")
     assert _feature_dim(cfg, "mfcc") == 13 * 3 * 3
     fea.fea_opts = ""
     fea.cw_left = fea.cw_right = 0

@@ -138,36 +138,13 @@ def test_a_failed_check_names_the_file_and_writes_nothing(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_cli_exports_a_trained_cfg_to_onnx(tmp_path, capsys):
-    from test_export import _render_cfg
+    from test_export import trained_cfg
 
-    from pytorch_kaldi_snn.export import _forward_options
-    from pytorch_kaldi_snn.runner.archs import build_arch
-    from pytorch_kaldi_snn.runner.config import load_config
-
-    cfg_path = _render_cfg(tmp_path)
-    cfg = load_config(cfg_path)
-    torch.manual_seed(3)
-    nets, dim = [], 40
-    exp = os.path.join(cfg.exp.out_folder, "exp_files")
-    os.makedirs(exp)
-    for arch in cfg.archs.values():
-        net = build_arch(arch.cls, _forward_options(cfg, arch.section, {"lab_cd": 12}),
-                         dim, section=arch.section)
-        nets.append(net)
-        dim = net.out_dim
-    x = torch.randn(8, 2, 40)
-    for _ in range(2):  # "training": BN statistics and ranges move
-        nets[1](nets[0](x).reshape(16, -1))
-    for arch, net in zip(cfg.archs.values(), nets):
-        torch.save({"model_par": net.state_dict()},
-                   os.path.join(exp, f"final_{arch.section}.pkl"))
-        net.eval()
+    cfg_path, _nets, x, ref = trained_cfg(tmp_path)
     out = str(tmp_path / "model.onnx")  # the suffix picks the format
     assert main(["export", cfg_path, "--out", out, "--feat-dim", "40",
                  "--n-out", "lab_cd=12"]) == 0
     printed = capsys.readouterr().out
     assert "model.step.onnx" in printed and "max |difference|" in printed
-    with torch.no_grad():
-        ref = nets[1](nets[0](x).reshape(16, -1)).reshape(8, 2, -1)
     for got in _onnx_outputs(out, str(tmp_path / "model.step.onnx"), x):
         torch.testing.assert_close(got, ref, rtol=0, atol=ATOL[torch.float32])
