@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads its BLAS
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import round_robin  # noqa: E402
 
 
 def _onednn(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -70,15 +69,7 @@ def main(argv=None) -> int:
                    "onednn": lambda: _onednn(a, w_nk),
                    "numpy": lambda: a.numpy() @ wt.numpy()}
         reps = max(args.repeats, 3 if m * k * n > 1e9 else 50)
-        times: dict[str, list[float]] = {name: [] for name in run}
-        for fn in run.values():
-            fn()
-        for _ in range(reps):
-            for name, fn in run.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-        med = {name: statistics.median(v) for name, v in times.items()}
+        med = round_robin(run, reps)
         gf = {name: 2 * m * k * n / t / 1e9 for name, t in med.items()}
         print(f"| {what} | {m} x {k} x {n} | {gf['mm']:.0f} | {gf['onednn']:.0f} | "
               f"{med['mm'] / med['onednn']:.2f} | {gf['numpy']:.0f} | "

@@ -29,28 +29,15 @@ normalisation) at its own threshold k, against a GRU of the same sizes.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
+from timing import round_robin
 from torch import nn
 
 from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep
 from pytorch_kaldi_snn.nn.streaming import StreamingSNN
-
-
-def _time_round_robin(fns: dict, frames: int, repeats: int) -> dict[str, float]:
-    """ms/frame (process CPU time) per name, median of ``repeats`` interleaved runs."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.process_time()
-            fn()
-            times[name].append((time.process_time() - start) / frames * 1e3)
-    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def _mults_per_frame(model: nn.Module, x: torch.Tensor) -> float | None:
@@ -152,12 +139,13 @@ def main(argv=None) -> int:
                 h = layer(h)
                 zeros += int((h == 0).sum())
                 total += h.numel()
-        ms = _time_round_robin({
+        seconds = round_robin({
             "gru": run_gru,
             "sparse": run_stream(StreamingSNN(stack, sparse=True)),
             "torch": run_stream(StreamingSNN(stack, sparse=True, native=False)),
             "dense": run_stream(StreamingSNN(stack)),
-        }, args.frames, args.repeats)
+        }, args.repeats, clock=time.process_time)
+        ms = {name: t / args.frames * 1e3 for name, t in seconds.items()}
         snn_mults = _mults_per_frame(stack, x)
         pred = (f"{gru_mults / snn_mults:.2f}" if gru_mults and snn_mults else "n/a")
         print(f"| {k} | {zeros / total:.1%} | {ms['gru']:.3f} | {ms['sparse']:.3f} | "
