@@ -168,3 +168,30 @@ def test_second_backward_is_reported():
     y.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="second backward"):
         y.sum().backward()
+
+
+@pytest.fixture(params=["c", "torch"])
+def recurrence_impl(request, monkeypatch):
+    """Run a test with the C recurrences (_fused.c) and with the torch loop."""
+    from pytorch_kaldi_snn.nn import cstep
+
+    if request.param == "torch":
+        monkeypatch.setenv("PYTORCH_KALDI_SNN_NO_C", "1")
+    cstep.reset()
+    if request.param == "c" and cstep.fused(torch.float64) is None:
+        pytest.skip("no C compiler: only the torch loop exists here")
+    yield request.param
+    monkeypatch.delenv("PYTORCH_KALDI_SNN_NO_C", raising=False)
+    cstep.reset()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_both_recurrence_implementations_match_the_reference(kind, recurrence_impl):
+    _compare(kind, 4, dropout=0.3, learn_decay=True, bn=False)
+    _compare(kind, None)
+    ref, fast = _pair(kind, 6, dtype=torch.float32, seed=3)
+    x = torch.randn(40, 8, 5)
+    with torch.no_grad():
+        diff = (fast_train.fused_run(fast, x) - ref.run(x)[0]).abs()
+    assert diff.max() <= ref.spike.range.item() / 64 * 1.001
+    assert (diff > 1e-6).float().mean() < 1e-3

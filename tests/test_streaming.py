@@ -177,17 +177,18 @@ def test_c_step_can_be_disabled_and_survives_a_broken_compiler(monkeypatch, tmp_
     monkeypatch.setenv("CC", str(bad))
     cstep.reset()
     assert cstep.library() is None
-    assert not list(fresh_cstep.glob("*.so")) and not list(fresh_cstep.glob(".step1-*"))
+    assert not list(fresh_cstep.glob("*.so"))
+    assert not list(fresh_cstep.glob(".kernels-*"))
 
 
 def test_c_library_is_built_once_per_source_and_cpu(fresh_cstep):
     _needs_c()
-    built = list(fresh_cstep.glob("step1-*.so"))
+    built = list(fresh_cstep.glob("kernels-*.so"))
     assert len(built) == 1
     mtime = built[0].stat().st_mtime_ns
     cstep.reset()
     assert cstep.library() is not None
-    assert [p.stat().st_mtime_ns for p in fresh_cstep.glob("step1-*.so")] == [mtime]
+    assert [p.stat().st_mtime_ns for p in fresh_cstep.glob("kernels-*.so")] == [mtime]
 
 
 def test_native_false_keeps_the_torch_batch1_step(fresh_cstep):

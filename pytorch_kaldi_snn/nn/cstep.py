@@ -1,12 +1,17 @@
-"""The batch-1 event-driven step in C (``_step1.c``), built at first use.
+"""C kernels of the fast paths, built at first use: ``_step1.c`` and ``_fused.c``.
 
-Stepping one stream through a layer costs about twenty tiny tensor operations in torch,
-each a few microseconds of dispatch for a few hundred floats of work; at batch 1 that
-overhead, not arithmetic, sets the speed. ``_step1.c`` does the gather over the weight
-rows of non-zero inputs and the whole neuron update in one call.
+A spiking layer's frame is a dozen or more tiny tensor operations in torch, each a few
+microseconds of dispatch for little arithmetic. Where that overhead sets the speed, one
+C call replaces them:
+
+- ``_step1.c`` (:class:`Step1`): the batch-1 event-driven streaming step (the gather
+  over the weight rows of non-zero inputs and the whole neuron update);
+- ``_fused.c`` (:class:`Fused`): the element-wise forward and reverse-time backward
+  recurrences of the fused training path (``fast_train.py``), float32 and float64.
 
 The library is compiled once per source, compiler and CPU with the system C compiler
-(``$CC``, else ``cc``/``gcc``; ``-O3 -march=native``) into
+(``$CC``, else ``cc``/``gcc``; ``-O3 -march=native -ffp-contract=off``: no fused
+multiply-adds, so each operation rounds as the torch reference's does) into
 ``$PYTORCH_KALDI_SNN_CACHE`` (default ``~/.cache/pytorch_kaldi_snn``), written
 atomically, and loaded with :mod:`ctypes`. No compiler, a failed build, or
 ``PYTORCH_KALDI_SNN_NO_C=1`` leaves :func:`library` returning None, and the torch
@@ -30,8 +35,9 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("_step1.c")
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
+SOURCES = (Path(__file__).with_name("_step1.c"), Path(__file__).with_name("_fused.c"))
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared",
+         "-fPIC"]
 
 _lib: ctypes.CDLL | None = None
 _tried = False
@@ -64,23 +70,22 @@ def _compiler() -> str | None:
 
 
 def build(compiler: str, out_dir: Path) -> Path:
-    """Compile ``_step1.c`` into ``out_dir`` (atomically); returns the library path.
-
-    Raises ``OSError``/``subprocess.CalledProcessError`` on failure.
+    """Compile the sources into one library in ``out_dir`` (atomically); returns its
+    path. Raises ``OSError``/``subprocess.CalledProcessError`` on failure.
     """
-    source = SOURCE.read_bytes()
+    source = b"".join(src.read_bytes() for src in SOURCES)
     key = hashlib.sha256(
         source + " ".join([compiler, *FLAGS]).encode() + _cpu_signature().encode()
     ).hexdigest()[:16]
-    target = out_dir / f"step1-{key}.so"
+    target = out_dir / f"kernels-{key}.so"
     if target.exists():
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".step1-", suffix=".so", dir=out_dir)
+    fd, tmp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=out_dir)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], check=True,
-                       capture_output=True, text=True, timeout=120)
+        subprocess.run([compiler, *FLAGS, "-o", tmp, *map(str, SOURCES), "-lm"],
+                       check=True, capture_output=True, text=True, timeout=120)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -94,6 +99,14 @@ def _load(path: Path) -> ctypes.CDLL:
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     fn.argtypes = [i, i, i, p, p, p, p, p, p, p, p, p, p, f, f, f, i]
     fn.restype = ctypes.c_int
+    for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+        fwd = getattr(lib, f"pks_fused_forward_{suffix}")
+        fwd.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, real, real,
+                        real, i]
+        fwd.restype = ctypes.c_int
+        bwd = getattr(lib, f"pks_fused_backward_{suffix}")
+        bwd.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, i, i, p]
+        bwd.restype = ctypes.c_int
     return lib
 
 
@@ -124,6 +137,7 @@ def reset() -> None:
     """Forget the loaded library (tests)."""
     global _lib, _tried
     _lib, _tried = None, False
+    _FUSED.clear()
 
 
 class Step1:
@@ -159,3 +173,67 @@ class Step1:
             raise RuntimeError(f"pks_step1_f32 returned {rc}")
         i, v, y = out.unbind(0)
         return i, v, y
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class Fused:
+    """The ``_fused.c`` recurrences for one dtype (float32 or float64).
+
+    All tensors must be contiguous CPU tensors of that dtype (the caller checks);
+    shapes and meanings as in ``_fused.c``.
+    """
+
+    def __init__(self, lib: ctypes.CDLL, dtype: torch.dtype) -> None:
+        suffix = {torch.float32: "f32", torch.float64: "f64"}[dtype]
+        self.dtype = dtype
+        self._fwd = getattr(lib, f"pks_fused_forward_{suffix}")
+        self._bwd = getattr(lib, f"pks_fused_backward_{suffix}")
+
+    def forward(self, kind: int, n0: int, n1: int, p_or_f: Tensor, c: Tensor | None,
+                alpha: Tensor, beta: Tensor | None,
+                state: tuple[Tensor, Tensor, Tensor], i: Tensor, v: Tensor, y: Tensor,
+                full: bool, spike: tuple[float, float, float, int]) -> None:
+        """Frames ``n0 <= n < n1``; frame n reads ``p_or_f[n - n0]`` (P, or F with C
+        ``c[n - n0]``) and writes I, V (slots) and Y."""
+        batch, h = y.shape[1], y.shape[2]
+        step, thr, top, levels = spike
+        rc = self._fwd(kind, n0, n1, batch, h, p_or_f.data_ptr(), _ptr(c),
+                       alpha.data_ptr(), _ptr(beta), *(t.data_ptr() for t in state),
+                       i.data_ptr(), v.data_ptr(), y.data_ptr(), int(full), step, thr,
+                       top, levels)
+        if rc != 0:
+            raise RuntimeError(f"pks_fused_forward returned {rc}")
+
+    def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, ste: Tensor,
+                 alpha: Tensor, beta: Tensor | None, f: Tensor | None,
+                 d_f: Tensor | None, d_c: Tensor | None, g_rec: Tensor | None,
+                 g_v_next: Tensor | None, g_i_next: Tensor | None, g_v: Tensor,
+                 g_i: Tensor, full_v: bool, full_i: bool, g_pre: Tensor | None) -> None:
+        """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``)."""
+        t_len, batch, h = ste.shape
+        rc = self._bwd(kind, n0, n1, t_len, batch, h, g_out.data_ptr(), ste.data_ptr(),
+                       alpha.data_ptr(), _ptr(beta), _ptr(f), _ptr(d_f), _ptr(d_c),
+                       _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next), g_v.data_ptr(),
+                       g_i.data_ptr(), int(full_v), int(full_i), _ptr(g_pre))
+        if rc != 0:
+            raise RuntimeError(f"pks_fused_backward returned {rc}")
+
+
+_FUSED: dict[torch.dtype, Fused] = {}
+
+
+def fused(dtype: torch.dtype) -> Fused | None:
+    """The fused-recurrence kernels for ``dtype``, or None (no library, other dtype,
+    or ``PYTORCH_KALDI_SNN_NO_C``)."""
+    if dtype not in (torch.float32, torch.float64):
+        return None
+    kernels = _FUSED.get(dtype)
+    if kernels is None:
+        lib = library()
+        if lib is None:
+            return None
+        kernels = _FUSED[dtype] = Fused(lib, dtype)
+    return kernels

@@ -33,6 +33,12 @@ the output Y; no gate pre-activations. The spike range b is constant within a se
 and the EMA update ``layer.spike.observe(max V)`` happens once after the sequence,
 exactly as in the reference.
 
+Two implementations of the frame loops, with the same arithmetic: the torch loop
+below (tensor op by tensor op) and, when the C kernels of :mod:`.cstep` are built,
+``_fused.c`` (one call per sequence for traditional and v1, per frame for v2, whose
+recurrent product and gates stay in torch). The gates F and C always come from torch;
+products go through :mod:`.gemm`. ``PYTORCH_KALDI_SNN_NO_C=1`` keeps the torch loop.
+
 Registered in :data:`pytorch_kaldi_snn.nn.layers.FAST_PATHS` on import; it declines
 (returns None) for anything but CPU tensors of a floating dtype with the paper's
 :class:`MultiBitSpike`, so other cases run the reference.
@@ -45,7 +51,7 @@ import logging
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import gemm
+from pytorch_kaldi_snn.nn import cstep, gemm
 from pytorch_kaldi_snn.nn.fast_workspace import WORKSPACE
 from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
@@ -65,6 +71,12 @@ class SpikeParams:
             self.levels = 2**n_bits
             self.step = b / self.levels
             self.thr = k * self.step
+
+    def c_args(self) -> tuple[float, float, float, int]:
+        """``(step, thr, top level, levels)`` for the C kernels (levels 0: relu)."""
+        if self.n_bits is None:
+            return 1.0, 0.0, 0.0, 0
+        return float(self.step), float(self.thr), float(self.levels - 1), self.levels
 
     def apply_(self, v: Tensor, y: Tensor, keep: Tensor) -> None:
         """y <- spike(v), exactly as :func:`multibit_spike` (``keep``: float scratch).
@@ -94,6 +106,25 @@ def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None
     return WORKSPACE.take(shape, dtype or like.dtype, like.device)
 
 
+def _kernels(*tensors: Tensor | None) -> cstep.Fused | None:
+    """The C recurrences when every given tensor is a contiguous CPU tensor of one
+    float dtype and the library is available; else None (the torch loop runs)."""
+    first = tensors[0]
+    for t in tensors:
+        if t is not None and (t.dtype != first.dtype or t.device.type != "cpu"
+                              or not t.is_contiguous()):
+            return None
+    return cstep.fused(first.dtype)
+
+
+def _gates(src: Tensor, f: Tensor, c: Tensor, mask: Tensor | None, h: int) -> None:
+    """F = sigmoid(forget half), C = relu(candidate half) (* mask), any leading dims."""
+    torch.sigmoid(src[..., :h], out=f)
+    torch.clamp(src[..., h:], min=0, out=c)
+    if mask is not None:
+        c.mul_(mask)
+
+
 def forward_sequence(
     kind: int,
     pre: Tensor,
@@ -120,10 +151,36 @@ def forward_sequence(
         f_all = _take((seq, batch, h), pre)
         c_all = _take((seq, batch, h), pre)
     zero = pre.new_zeros(batch, h)
-    tmp = pre.new_empty(batch, h)
-    flag = pre.new_empty(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
     onednn = kind == 2 and gemm.use_onednn(pre, batch * h * gh)
+    kern = _kernels(pre, alpha, beta, mask)
+    if kern is not None:
+        spike_args = spike.c_args()
+        state = (zero, zero, zero)
+        if kind == 0:  # no product between frames: the whole sequence in one call
+            kern.forward(0, 0, t_len, pre, None, alpha, beta, state, i_all, v_all,
+                         y_all, keep, spike_args)
+        elif kind == 1:  # gates of all frames at once, then the recurrence in C
+            if not keep:
+                f_all = _take((t_len, batch, h), pre)
+                c_all = _take((t_len, batch, h), pre)
+            _gates(pre, f_all, c_all, mask, h)
+            kern.forward(1, 0, t_len, f_all, c_all, alpha, None, state, i_all, v_all,
+                         y_all, keep, spike_args)
+        else:
+            for n in range(t_len):
+                if onednn:
+                    torch.add(gemm.linear(state[2], w_rec_t.t()), pre[n], out=a)
+                else:
+                    torch.addmm(pre[n], state[2], w_rec_t, out=a)
+                s = n if keep else n % 2
+                _gates(a, f_all[s], c_all[s], mask, h)
+                kern.forward(2, n, n + 1, f_all[s], c_all[s], alpha, None, state,
+                             i_all, v_all, y_all, keep, spike_args)
+                state = (i_all[s], v_all[s], y_all[n])
+        return y_all, v_all, f_all, c_all, i_all
+    tmp = pre.new_empty(batch, h)
+    flag = pre.new_empty(batch, h)
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
         s = n if keep else n % 2
@@ -250,27 +307,53 @@ class _FusedSequence(torch.autograd.Function):
             onednn = gemm.use_onednn(ste, batch * 2 * h * h)
             if onednn:
                 w_rec_t_dense = w_rec_t.contiguous()
-        for n in range(t_len - 1, -1, -1):
-            torch.sub(g_out[n], g_v_next, out=g_y)
-            if kind == 2 and n + 1 < t_len:
-                g_y.add_(g_rec)
-            g_v = g_v_seq[n]
-            torch.mul(g_y, ste[n], out=g_v)
-            g_v.addcmul_(alpha, g_v_next)
-            g_i = g_i_seq[n]
-            if n + 1 < t_len:
-                phi = beta if kind == 0 else f[n + 1]
-                torch.addcmul(g_v, phi, g_i_next, out=g_i)
+        kern = _kernels(ste, alpha, beta if kind == 0 else None, f, d_f, d_c)
+        if kern is not None:
+            if not g_out.is_contiguous() or g_out.dtype != ste.dtype:
+                g_out = _take(tuple(ste.shape), ste).copy_(g_out)
+            phi = f if kind != 0 else None
+            beta_c = beta if kind == 0 else None
+            full_v, full_i = g_v_seq.full, g_i_seq.full
+            if kind != 2:
+                kern.backward(kind, 0, t_len, g_out, ste, alpha, beta_c, phi, d_f, d_c,
+                              None, None, None, g_v_seq.buf, g_i_seq.buf, full_v,
+                              full_i, g_pre)
             else:
-                g_i.copy_(g_v)
-            if kind != 0:
-                torch.mul(g_i, d_f[n], out=g_pre[n, :, :h])
-                torch.mul(g_i, d_c[n], out=g_pre[n, :, h:])
-                if kind == 2 and onednn:
-                    g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
-                elif kind == 2:
-                    torch.mm(g_pre[n], w_rec, out=g_rec)
-            g_v_next, g_i_next = g_v, g_i
+                for n in range(t_len - 1, -1, -1):
+                    after = n + 1 < t_len
+                    kern.backward(2, n, n + 1, g_out, ste, alpha, None, phi, d_f, d_c,
+                                  g_rec if after else None,
+                                  g_v_seq[n + 1] if after else None,
+                                  g_i_seq[n + 1] if after else None,
+                                  g_v_seq.buf, g_i_seq.buf, full_v, full_i, g_pre)
+                    if n == 0:
+                        break
+                    if onednn:
+                        g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
+                    else:
+                        torch.mm(g_pre[n], w_rec, out=g_rec)
+        else:  # the same recurrences, tensor op by tensor op
+            for n in range(t_len - 1, -1, -1):
+                torch.sub(g_out[n], g_v_next, out=g_y)
+                if kind == 2 and n + 1 < t_len:
+                    g_y.add_(g_rec)
+                g_v = g_v_seq[n]
+                torch.mul(g_y, ste[n], out=g_v)
+                g_v.addcmul_(alpha, g_v_next)
+                g_i = g_i_seq[n]
+                if n + 1 < t_len:
+                    phi = beta if kind == 0 else f[n + 1]
+                    torch.addcmul(g_v, phi, g_i_next, out=g_i)
+                else:
+                    g_i.copy_(g_v)
+                if kind != 0:
+                    torch.mul(g_i, d_f[n], out=g_pre[n, :, :h])
+                    torch.mul(g_i, d_c[n], out=g_pre[n, :, h:])
+                    if kind == 2 and onednn:
+                        g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
+                    elif kind == 2:
+                        torch.mm(g_pre[n], w_rec, out=g_rec)
+                g_v_next, g_i_next = g_v, g_i
         g_w = g_alpha = g_beta = None
         if kind == 0:
             g_pre = g_i_seq.buf
