@@ -195,3 +195,18 @@ def test_both_recurrence_implementations_match_the_reference(kind, recurrence_im
         diff = (fast_train.fused_run(fast, x) - ref.run(x)[0]).abs()
     assert diff.max() <= ref.spike.range.item() / 64 * 1.001
     assert (diff > 1e-6).float().mean() < 1e-3
+
+
+def test_cstep_disabled_selects_the_torch_loop():
+    from pytorch_kaldi_snn.nn import cstep
+
+    with cstep.disabled():
+        assert cstep.fused(torch.float64) is None and cstep.library() is None
+    ref, fast = _pair("v1", 4)
+    fast.eval()  # the range stays put between the two runs
+    x = torch.randn(9, 2, 5, dtype=torch.float64)
+    with torch.no_grad():
+        with cstep.disabled():
+            y_torch = fast_train.fused_run(fast, x)
+        y_default = fast_train.fused_run(fast, x)
+    torch.testing.assert_close(y_default, y_torch, rtol=1e-12, atol=1e-12)

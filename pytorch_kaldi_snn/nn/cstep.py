@@ -20,6 +20,7 @@ implementation runs instead (logged once at INFO).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -28,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -41,6 +43,7 @@ FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-share
 
 _lib: ctypes.CDLL | None = None
 _tried = False
+_disabled = 0
 
 
 def _cpu_signature() -> str:
@@ -110,9 +113,23 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Within the block :func:`library` returns None: the torch implementations run
+    (benchmarks compare the two in one process)."""
+    global _disabled
+    _disabled += 1
+    try:
+        yield
+    finally:
+        _disabled -= 1
+
+
 def library() -> ctypes.CDLL | None:
     """The compiled step library, building it on first call; None when unavailable."""
     global _lib, _tried
+    if _disabled:
+        return None
     if _tried:
         return _lib
     _tried = True
@@ -228,7 +245,7 @@ _FUSED: dict[torch.dtype, Fused] = {}
 def fused(dtype: torch.dtype) -> Fused | None:
     """The fused-recurrence kernels for ``dtype``, or None (no library, other dtype,
     or ``PYTORCH_KALDI_SNN_NO_C``)."""
-    if dtype not in (torch.float32, torch.float64):
+    if dtype not in (torch.float32, torch.float64) or _disabled:
         return None
     kernels = _FUSED.get(dtype)
     if kernels is None:
