@@ -81,12 +81,8 @@ if [ -f "$dir/corpus_size" ] && [ "$(cat "$dir/corpus_size")" != "$size" ]; then
   exit 1
 fi
 mkdir -p "$dir"
-SECONDS=0
+. "$ROOT/recipes/common/stages.sh"
 stage_start=0
-begin() { stage_start=$SECONDS; log "stage $1: $2"; }
-end() { log "stage $1 done in $((SECONDS - stage_start)) s"; touch "$dir/.stage$1.$2.done"; }
-done_before() { [ -f "$dir/.stage$1.$2.done" ]; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 if run_stage 0; then
   begin 0 "install (torch==2.13.0 CPU if missing, this package)"

@@ -61,11 +61,7 @@ fi
 data="$dir/data"
 tr=train_clean_100
 mkdir -p "$dir"
-SECONDS=0
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-begin() { stage_start=$SECONDS; log "stage $1: $2"; }
-end() { log "stage $1 done in $((SECONDS - stage_start)) s"; touch "$dir/.stage$1.done"; }
-done_before() { [ -f "$dir/.stage$1.done" ]; }
+. "$ROOT/recipes/common/stages.sh"
 
 if [ -z "$kaldi_egs" ]; then
   if run_stage 0 && ! done_before 0; then
@@ -77,20 +73,12 @@ if [ -z "$kaldi_egs" ]; then
   fi
   if run_stage 1 && ! done_before 1; then
     begin 1 "MFCC (alignment) and fbank (network) features"
-    for s in $tr dev_clean test_clean; do
-      python3 -m pytorch_kaldi_snn.datasets.features "$data/$s" --kind mfcc --nj "$nj"
-      python3 -m pytorch_kaldi_snn.datasets.features "$data/$s" "$data/${s}_fbank" \
-        --kind fbank --nj "$nj"
-    done
+    make_features "$data" "$nj" $tr dev_clean test_clean
     end 1
   fi
   if run_stage 2 && ! done_before 2; then
     begin 2 "monophone GMM-HMM training and alignment"
-    pytorch-kaldi-snn align "$data/$tr" "$data/lang" "$dir/mono" --nj "$nj"
-    for s in dev_clean test_clean; do
-      pytorch-kaldi-snn align "$data/$s" "$data/lang" "$dir/mono_$s" \
-        --model-dir "$dir/mono" --nj "$nj"
-    done
+    align_sets "$data" "$dir" "$nj" "$tr" dev_clean test_clean
     end 2
   fi
   if run_stage 3 && ! done_before 3; then
@@ -122,15 +110,12 @@ fi
 exp="$dir/$arch"
 if run_stage 4; then
   begin 4 "render cfg/${CFG[$arch]}.cfg -> $exp/exp.cfg"
-  mkdir -p "$exp"
-  python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$arch]}.cfg" "$exp/exp.cfg" \
-    OUT_FOLDER="$exp" USE_CUDA="$use_cuda" "${tokens[@]}"
+  render_cfg "${CFG[$arch]}" "$exp" OUT_FOLDER="$exp" USE_CUDA="$use_cuda" "${tokens[@]}"
   end 4
 fi
 if run_stage 5; then
   begin 5 "train, forward, decode and score $arch"
-  python3 run_exp.py "$exp/exp.cfg" ${epochs:+"--exp,n_epochs_tr=$epochs"}
+  train_cfg "$exp" "$epochs"
   end 5
-  grep '%WER' "$exp/res.res" | tail -n 1
 fi
 log "finished in $SECONDS s; results in $exp (res.res, table1.md)"
