@@ -1,6 +1,8 @@
-"""PyTorch-Kaldi's entry point, run by our runner: ``python run_exp.py CFG [--section,field=value]``.
+"""PyTorch-Kaldi's entry point, run by our runner:
+``python run_exp.py CFG [--section,field=value]``.
 
-Equivalent to ``pytorch-kaldi-snn run CFG ...``; see ``pytorch_kaldi_snn/runner/cli.py``.
+Equivalent to ``pytorch-kaldi-snn run CFG ...``; see
+``pytorch_kaldi_snn/runner/cli.py``.
 """
 
 import sys

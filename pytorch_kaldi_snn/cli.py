@@ -20,15 +20,23 @@ from pytorch_kaldi_snn.errors import SnnKaldiError
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     "run": ("pytorch_kaldi_snn.runner.cli", "train/forward/decode an experiment cfg"),
-    "make-corpus": ("pytorch_kaldi_snn.corpus.cli", "synthesise the built-in demo corpus"),
-    "align": ("pytorch_kaldi_snn.kaldi.cli_align", "monophone GMM-HMM training and alignment"),
+    "make-corpus": ("pytorch_kaldi_snn.corpus.cli",
+                    "synthesise the built-in demo corpus"),
+    "align": ("pytorch_kaldi_snn.kaldi.cli_align",
+              "monophone GMM-HMM training and alignment"),
     "mkgraph": ("pytorch_kaldi_snn.kaldi.cli_mkgraph", "build phone/word HCLG graphs"),
-    "decode": ("pytorch_kaldi_snn.kaldi.cli_decode", "decode network log-likelihoods with HCLG"),
-    "score": ("pytorch_kaldi_snn.kaldi.cli_score", "score hypotheses: %%WER / PER lines"),
-    "count-ops": ("pytorch_kaldi_snn.ops.cli", "operation and sparsity counts (Table 1)"),
-    "grad-flow": ("pytorch_kaldi_snn.analysis.gradflow_cli", "gradient flow vs time distance"),
-    "install-into": ("pytorch_kaldi_snn.pytorch_kaldi.install", "copy cfg/proto into PyTorch-Kaldi"),
-    "export": ("pytorch_kaldi_snn.export", "export a trained SNN to TorchScript or ONNX"),
+    "decode": ("pytorch_kaldi_snn.kaldi.cli_decode",
+               "decode network log-likelihoods with HCLG"),
+    "score": ("pytorch_kaldi_snn.kaldi.cli_score",
+              "score hypotheses: %%WER / PER lines"),
+    "count-ops": ("pytorch_kaldi_snn.ops.cli",
+                  "operation and sparsity counts (Table 1)"),
+    "grad-flow": ("pytorch_kaldi_snn.analysis.gradflow_cli",
+                  "gradient flow vs time distance"),
+    "install-into": ("pytorch_kaldi_snn.pytorch_kaldi.install",
+                     "copy cfg/proto into PyTorch-Kaldi"),
+    "export": ("pytorch_kaldi_snn.export",
+               "export a trained SNN to TorchScript or ONNX"),
 }
 
 
@@ -52,7 +60,8 @@ def build_parser(with_subcommand: Optional[str] = None) -> argparse.ArgumentPars
     )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+        "-v", "--verbose", action="count", default=0,
+        help="more log output (-vv: debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, text) in _available().items():

@@ -56,4 +56,5 @@ class ConfigError(SnnKaldiError, ValueError):
 
 
 class DataError(SnnKaldiError):
-    """A data file (ark, scp, wav, alignment, graph) is missing, corrupt or inconsistent."""
+    """A data file (ark, scp, wav, alignment, graph) is missing, corrupt or
+    inconsistent."""

@@ -63,7 +63,8 @@ def _symmetric(v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tenso
     Trunc operator."""
     levels = 2 ** (n_bits - 1)
     z = v * levels / scale
-    q = torch.where(z < 0, torch.ceil(z), torch.floor(z)).clamp(-(levels - 1), levels - 1)
+    q = torch.where(z < 0, torch.ceil(z), torch.floor(z)).clamp(
+        -(levels - 1), levels - 1)
     q = torch.where(q.abs() <= threshold, torch.zeros_like(q), q)
     return q * (scale / levels)
 
@@ -129,7 +130,8 @@ def _layer_step(layer: SpikingLayer, x: Tensor, s: NeuronState, spike
     f_pre, c_pre = pre.chunk(2, dim=-1)
     if layer.kind == "v1":
         return neurons.improved_v1_step(f_pre, c_pre, s, alpha, spike)
-    return neurons.improved_v2_step(f_pre, c_pre, s, layer.w_rec.weight.t(), alpha, spike)
+    return neurons.improved_v2_step(f_pre, c_pre, s, layer.w_rec.weight.t(), alpha,
+                                    spike)
 
 
 class _Exported(nn.Module):
@@ -158,7 +160,8 @@ class _Exported(nn.Module):
         return torch.zeros(batch, self.state_size)
 
 
-def export_model(model: nn.Module, head: nn.Module | None = None) -> torch.jit.ScriptModule:
+def export_model(model: nn.Module,
+                 head: nn.Module | None = None) -> torch.jit.ScriptModule:
     """TorchScript of ``model``'s spiking stack (+ a frame-wise ``head``), eval mode."""
     stack = _stack_of(model)
     model.eval()

@@ -271,8 +271,8 @@ def export_onnx(model: nn.Module, path: str, head: nn.Module | None = None,
         log.info("%s: ONNX Runtime vs PyTorch eval: max |difference| %.3g "
                  "(%.1f%% of frames beyond %g%s); float64 graph check %.3g",
                  path, report.max_diff, 100 * report.frames_beyond, REPORT_TOLERANCE,
-                 ": expected where float32 rounding moves a spike by one level" if report.frames_beyond
-                 else "", report.max_diff_f64)
+                 ": expected where float32 rounding moves a spike by one level"
+                 if report.frames_beyond else "", report.max_diff_f64)
     else:
         log.warning("%s: written without checking it against PyTorch", path)
     return report

@@ -47,7 +47,8 @@ def _bound(text: str) -> float:
 
 
 def check_value(type_str: str, value: str, base_dir: Optional[str] = None) -> None:
-    """Raise ``ValueError`` (message says what is expected) if ``value`` fails ``type_str``."""
+    """Raise ``ValueError`` (message says what is expected) if ``value`` fails
+    ``type_str``."""
     type_str = type_str.strip()
     if value is None or value.strip() == "":
         raise ValueError("empty value")
@@ -84,7 +85,8 @@ def check_value(type_str: str, value: str, base_dir: Optional[str] = None) -> No
         for item in items:
             number = _num(item, base)
             if not lo_v <= number <= hi_v:
-                raise ValueError(f"expected {base} values in [{lo.strip()}, {hi.strip()}]")
+                raise ValueError(f"expected {base} values in "
+                                 f"[{lo.strip()}, {hi.strip()}]")
         return
     # Any other type (str, str_list, ...) only has to be non-empty upstream.
 
@@ -114,7 +116,8 @@ def check_section(
     """Check a cfg section against a proto the way PyTorch-Kaldi does.
 
     Every key of the proto is mandatory and must pass its type; keys not in the proto
-    pass unchecked (upstream behaviour). Raises :class:`ConfigError` on the first problem.
+    pass unchecked (upstream behaviour). Raises :class:`ConfigError` on the first
+    problem.
     """
     for key, type_str in proto.items():
         if key not in section:

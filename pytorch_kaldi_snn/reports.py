@@ -3,9 +3,9 @@
 ``python -m pytorch_kaldi_snn.reports DIR --archs lstm gru trad v1 v2 --seeds N`` reads
 ``DIR/<arch>_seed<N>/`` (res.res, table1.json, decode_word/best_wer) and writes
 ``DIR/results/summary.{md,csv}`` and ``DIR/results/curves.png``; with
-``--sweep 1,2,4,6,0`` also ``DIR/v2_b<bits>_seed<N>/`` into ``DIR/results/sweep.{md,csv}``
-and ``DIR/results/precision_sweep.png`` (the paper's Fig. 5a: error against spike
-precision; 0 bits means full precision).
+``--sweep 1,2,4,6,0`` also ``DIR/v2_b<bits>_seed<N>/`` into
+``DIR/results/sweep.{md,csv}`` and ``DIR/results/precision_sweep.png`` (the paper's
+Fig. 5a: error against spike precision; 0 bits means full precision).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def collect(root: Path, archs: list[str], seeds: int,
             res = read_res(exp / "res.res")
             row = {"arch": a, "seed": seed, "exp": str(exp), "per": res["per"],
                    "wer": None,
-                   "zero_outputs_pct": None, "mults_vs_lstm": None, "mults_vs_gru": None,
+                   "zero_outputs_pct": None, "mults_vs_lstm": None,
+                   "mults_vs_gru": None,
                    "epochs": res["epochs"]}
             best = exp / "decode_word" / "best_wer"
             if best.is_file():
@@ -142,7 +143,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
 
 
 def run_lines(rows: list[dict]) -> str:
-    """The lines the demo prints per run: PER (phone graph), WER (word graph), Table 1."""
+    """The lines the demo prints per run: PER (phone graph), WER (word graph),
+    Table 1."""
     out = []
     for r in rows:
         name = f"{NAMES.get(r['arch'], r['arch'])} seed {r['seed']}"

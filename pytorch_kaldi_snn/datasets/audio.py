@@ -79,7 +79,8 @@ def read_flac(path) -> tuple[np.ndarray, int]:
     except ImportError:
         raise DataError(f"{path}: reading FLAC needs the soundfile package "
                         "(pip install soundfile), or convert the corpus to WAV "
-                        "(the LibriSpeech preparation also accepts .wav files)") from None
+                        "(the LibriSpeech preparation also accepts .wav "
+                        "files)") from None
     x, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
     return np.ascontiguousarray(x[:, 0]), int(rate)
 

@@ -1,9 +1,9 @@
 """MFCC / fbank features and per-speaker CMVN statistics for a Kaldi data dir
 (Kaldi's ``make_mfcc.sh`` / ``make_fbank.sh`` + ``compute_cmvn_stats.sh``, pip-only).
 
-``python -m pytorch_kaldi_snn.datasets.features DATA_DIR OUT_DIR --kind mfcc`` copies the
-data dir's tables to OUT_DIR (which may be DATA_DIR itself) and writes ``feats.ark`` /
-``feats.scp`` and ``cmvn.ark`` / ``cmvn.scp`` there.
+``python -m pytorch_kaldi_snn.datasets.features DATA_DIR OUT_DIR --kind mfcc`` copies
+the data dir's tables to OUT_DIR (which may be DATA_DIR itself) and writes
+``feats.ark`` / ``feats.scp`` and ``cmvn.ark`` / ``cmvn.scp`` there.
 
 MFCC: 13 cepstra (Kaldi defaults: 25 ms windows every 10 ms, 23 mel bins, c0 energy
 replaced by log energy); fbank: 40 log mel bins. No dither, so features are
@@ -31,7 +31,8 @@ TABLES = ("wav.scp", "text", "utt2spk", "spk2utt", "text_phones", "phone_times.t
 
 
 def extract(samples: np.ndarray, rate: int, kind: str) -> np.ndarray:
-    """[T, D] float32 features of int16-scale samples (D = 13 for mfcc, 40 for fbank)."""
+    """[T, D] float32 features of int16-scale samples (D = 13 for mfcc, 40 for
+    fbank)."""
     import kaldi_native_fbank as knf
 
     if kind == "mfcc":
@@ -127,7 +128,8 @@ def _write_arks(out: Path, feats: dict[str, np.ndarray], utt2spk: dict[str, str]
             raise DataError(f"{out}: utterance {utt} is not in utt2spk")
         by_spk.setdefault(utt2spk[utt], []).append(feats[utt])
     for name, items in (("feats", [(u, feats[u]) for u in sorted(feats)]),
-                        ("cmvn", [(s, cmvn_stats(v)) for s, v in sorted(by_spk.items())])):
+                        ("cmvn", [(s, cmvn_stats(v))
+                                  for s, v in sorted(by_spk.items())])):
         ark, scp = out / f"{name}.ark", out / f"{name}.scp"
         tmp_ark, tmp_scp = out / f".{name}.tmp.ark", out / f".{name}.tmp.scp"
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as w:
@@ -144,13 +146,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir", help="Kaldi data dir with wav.scp and utt2spk")
     p.add_argument("out_dir", nargs="?", default=None,
-                   help="where feats/cmvn go, with the tables copied (default: data_dir)")
+                   help="where feats/cmvn go, with the tables copied "
+                   "(default: data_dir)")
     p.add_argument("--kind", choices=KINDS, default="mfcc",
                    help="mfcc (13 dims) or fbank (40 log mel bins)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     try:
         out = compute_features(args.data_dir, args.out_dir, args.kind, args.nj)
     except (ConfigError, DataError) as e:

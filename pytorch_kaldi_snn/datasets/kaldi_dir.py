@@ -16,9 +16,9 @@ class Utterance:
     """One utterance of a corpus: ``utt`` must start with ``spk`` (Kaldi's sort order).
 
     ``words`` is the word transcript (``text``); ``phones``, when known, the phone
-    transcript (``text_phones``) and ``times`` its ``(phone, start, end)`` in 10 ms frames
-    (``phone_times.txt``, used to measure alignment boundary errors); ``orth`` an
-    orthographic transcript kept beside a phone-level ``text`` (``text_words``)."""
+    transcript (``text_phones``) and ``times`` its ``(phone, start, end)`` in 10 ms
+    frames (``phone_times.txt``, used to measure alignment boundary errors); ``orth``
+    an orthographic transcript kept beside a phone-level ``text`` (``text_words``)."""
 
     utt: str
     spk: str

@@ -1,5 +1,6 @@
 """``python -m pytorch_kaldi_snn.datasets.lang DICT_DIR LANG_DIR``: Kaldi's
-``utils/prepare_lang.sh`` for the recipes, through the Kaldi stack's ``prepare_lang``."""
+``utils/prepare_lang.sh`` for the recipes, through the Kaldi stack's
+``prepare_lang``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ logger = logging.getLogger(__name__)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dict_dir", help="Kaldi dict folder (lexicon.txt, *_phones.txt)")
-    p.add_argument("lang_dir", help="lang folder to write (phones.txt, words.txt, topo)")
+    p.add_argument("lang_dir",
+                   help="lang folder to write (phones.txt, words.txt, topo)")
     args = p.parse_args(argv)
     from pytorch_kaldi_snn.kaldi import prepare_lang
 

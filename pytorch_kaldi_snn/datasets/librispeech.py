@@ -2,8 +2,8 @@
 and ``local/prepare_dict.sh`` without G2P, pip-only).
 
 Input: ``LIBRI_ROOT/<part>/<reader>/<chapter>/<reader>-<chapter>-<nnnn>.flac`` with one
-``<reader>-<chapter>.trans.txt`` per chapter (``.wav`` files are accepted too, e.g. after
-``sox`` conversion; FLAC needs the ``soundfile`` package), and the lexicon
+``<reader>-<chapter>.trans.txt`` per chapter (``.wav`` files are accepted too, e.g.
+after ``sox`` conversion; FLAC needs the ``soundfile`` package), and the lexicon
 ``librispeech-lexicon.txt`` (OpenSLR resource 11: ``WORD PH1 PH2 ...``, ARPAbet with
 stress; the first pronunciation of a word is used).
 
@@ -139,8 +139,9 @@ def main(argv=None) -> int:
     p.add_argument("--lexicon", default=None,
                    help="librispeech-lexicon.txt (default: LIBRI_ROOT/...)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     try:
         data = prepare_librispeech(args.libri_root, args.out_dir, args.parts,
                                    args.lexicon)

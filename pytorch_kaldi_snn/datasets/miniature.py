@@ -1,7 +1,8 @@
 """Miniature TIMIT and LibriSpeech folder trees made from a demo-corpus data dir, to
 smoke-test the corpus preparations and recipes where the real corpora are absent.
 
-``make_fake_timit(data_root, out)`` writes ``out/TRAIN/DR1/<SPK>/SI<n>.{WAV,PHN,WRD,TXT}``
+``make_fake_timit(data_root, out)`` writes
+``out/TRAIN/DR1/<SPK>/SI<n>.{WAV,PHN,WRD,TXT}``
 (NIST SPHERE audio; the demo's true phone timings as .PHN sample ranges, its phones
 renamed to TIMIT labels) from ``data_root/train``, and ``out/TEST/DR1/...`` from
 ``dev`` and ``test``: test speakers take core-test names, dev speakers others.
@@ -74,7 +75,8 @@ def make_fake_timit(data_root, out) -> dict[str, str]:
             if split == "test":
                 tspk = core[k % len(core)]
             else:
-                tspk = f"{'F' if spk.startswith('f') else 'M'}{split[:2].upper()}{k:02d}0"
+                tspk = (f"{'F' if spk.startswith('f') else 'M'}"
+                        f"{split[:2].upper()}{k:02d}0")
             folder = out / top / "DR1" / tspk
             folder.mkdir(parents=True, exist_ok=True)
             utts = sorted(u for u, s in utt2spk.items() if s == spk)

@@ -158,8 +158,9 @@ def main(argv=None) -> int:
     p.add_argument("--dev-speakers", default=None,
                    help="file of dev speaker ids (Kaldi's conf/dev_spk.list)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     try:
         data = prepare_timit(args.timit_root, args.out_dir, args.phone_set,
                              args.dev_speakers)

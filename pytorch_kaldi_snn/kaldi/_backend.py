@@ -1,4 +1,5 @@
-"""The one place that imports the k2-fsa Kaldi wheels, in the order that is known to work.
+"""The one place that imports the k2-fsa Kaldi wheels, in the order that is known to
+work.
 
 docs/kaldi-stack.md: with some versions, importing kaldifst / kaldi_decoder before
 kaldi_hmm_gmm hangs in a static initialiser, so every module of this package takes the

@@ -20,8 +20,13 @@ import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.kaldi import hmm
-from pytorch_kaldi_snn.kaldi.io import (atomic_write_text, load_features, read_int_vectors,
-                                        read_table, write_int_vectors)
+from pytorch_kaldi_snn.kaldi.io import (
+    atomic_write_text,
+    load_features,
+    read_int_vectors,
+    read_table,
+    write_int_vectors,
+)
 from pytorch_kaldi_snn.kaldi.lang import read_lexicon, read_symbols
 
 logger = logging.getLogger(__name__)
@@ -29,7 +34,8 @@ MODEL = "model.pkl"
 _WORK: dict = {}
 
 
-def _transcripts(data_dir: Path, lang_dir: Path, phones: List[str]) -> Dict[str, List[str]]:
+def _transcripts(data_dir: Path, lang_dir: Path,
+                 phones: List[str]) -> Dict[str, List[str]]:
     """Phone transcripts: text_phones when the corpus knows them, else text + lexicon
     (first pronunciation) with optional silence at both ends."""
     known = set(phones)
@@ -68,7 +74,8 @@ def _align_one(utt: str):
     model, feats, chains = _WORK["model"], _WORK["feats"], _WORK["chains"]
     ll = model.log_likelihoods(feats[utt], chains[utt])
     try:
-        return utt, hmm.viterbi_chain(ll, chains[utt], model.log_stay, model.log_move)[0]
+        return utt, hmm.viterbi_chain(ll, chains[utt], model.log_stay,
+                                      model.log_move)[0]
     except ValueError:
         return utt, None
 
@@ -83,7 +90,8 @@ def _align_all(model, feats, chains, nj: int) -> Dict[str, np.ndarray]:
         out = [_align_one(u) for u in utts]
     failed = [u for u, a in out if a is None]
     if failed:
-        logger.warning("%d utterances failed to align (e.g. %s)", len(failed), failed[0])
+        logger.warning("%d utterances failed to align (e.g. %s)", len(failed),
+                       failed[0])
     return {u: a for u, a in out if a is not None}
 
 
@@ -111,7 +119,8 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
     feats = load_features(data_dir)
     missing = sorted(set(trans) - set(feats))
     if missing:
-        raise DataError(f"{data_dir / 'feats.scp'}: no features for utterance {missing[0]}")
+        raise DataError(f"{data_dir / 'feats.scp'}: no features for utterance "
+                        f"{missing[0]}")
     chains = {u: hmm.chain_pdfs(index, trans[u]) for u in sorted(trans)}
     num_pdfs = hmm.NUM_STATES * len(phones)
     allx = np.concatenate([feats[u] for u in chains])
@@ -127,7 +136,8 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
 
     for it in tqdm(range(num_iters + 1), desc="monophone training", disable=None):
         n_mix = min(max_gauss, 1 + it // 2)
-        means, variances, log_w = hmm._estimate(feats, ali, num_pdfs, model, n_mix, floor)
+        means, variances, log_w = hmm._estimate(feats, ali, num_pdfs, model, n_mix,
+                                                floor)
         stay, move = _transitions(ali, num_pdfs)
         model = hmm.MonophoneModel(phones, ids, means, variances, log_w, stay, move)
         if it < num_iters:
@@ -227,7 +237,8 @@ def boundary_error(data_dir, ali_dir) -> Optional[float]:
         truth.setdefault(utt, []).append(int(start))
     errors = []
     for utt, a in ali_to_pdf(ali_dir).items():
-        starts = [0] + [int(i) + 1 for i in np.flatnonzero(np.diff(a // hmm.NUM_STATES) != 0)]
+        starts = [0] + [int(i) + 1
+                        for i in np.flatnonzero(np.diff(a // hmm.NUM_STATES) != 0)]
         ref = truth.get(utt, [])
         # Same phone sequence -> same number of onsets unless a phone was skipped.
         if len(ref) == len(starts):
@@ -236,5 +247,6 @@ def boundary_error(data_dir, ali_dir) -> Optional[float]:
         return None
     med = float(np.median(errors))
     atomic_write_text(Path(ali_dir) / "boundary_error.txt",
-                      f"median_boundary_error_frames {med:.2f}\nphones_compared {len(errors)}\n")
+                      f"median_boundary_error_frames {med:.2f}\n"
+                      f"phones_compared {len(errors)}\n")
     return med

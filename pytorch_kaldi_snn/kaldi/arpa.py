@@ -1,4 +1,5 @@
-r"""N-gram language models as ARPA text, estimated with absolute discounting and back-off.
+r"""N-gram language models as ARPA text, estimated with absolute discounting and
+back-off.
 
 For an n-gram ``h w`` seen ``c(h w) > 0`` times after history ``h`` (``c(h)`` times):
 
@@ -7,9 +8,9 @@ For an n-gram ``h w`` seen ``c(h w) > 0`` times after history ``h`` (``c(h)`` ti
 
 with ``h'`` the history without its oldest word, ``D = 0.5`` and
 ``alpha(h) = (1 - \sum_{seen} P(w|h)) / (1 - \sum_{seen} P(w|h'))`` so that every
-distribution sums to one. Unigrams are add-one smoothed over the vocabulary (so a word of
-the lexicon that never occurs in training still has a path in G). Sentences are wrapped in
-``<s> ... </s>``.
+distribution sums to one. Unigrams are add-one smoothed over the vocabulary (so a word
+of the lexicon that never occurs in training still has a path in G). Sentences are
+wrapped in ``<s> ... </s>``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def ngram_counts(sentences: Iterable[Sequence[str]], order: int
 
 def estimate(sentences: Iterable[Sequence[str]], vocab: Sequence[str], order: int = 2,
              discount: float = 0.5) -> list[dict[tuple[str, ...], tuple[float, float]]]:
-    """Return per order {ngram: (log10 prob, log10 back-off weight)} as in ARPA files."""
+    """Return per order {ngram: (log10 prob, log10 back-off weight)} as in ARPA
+    files."""
     if order < 1:
         raise ValueError("order must be >= 1")
     counts = ngram_counts(sentences, order)

@@ -12,7 +12,8 @@ from pytorch_kaldi_snn.kaldi.align import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data_dir", help="Kaldi data folder (feats.scp, cmvn.scp, text)")
+    parser.add_argument("data_dir",
+                        help="Kaldi data folder (feats.scp, cmvn.scp, text)")
     parser.add_argument("lang_dir", help="lang folder (phones.txt, lexicon.txt)")
     parser.add_argument("exp_dir", help="output folder: ali.1.gz, model.pkl, num_pdfs")
     parser.add_argument("--model-dir", help="align with this existing model instead of "
@@ -22,11 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-gauss", type=int, default=4,
                         help="Gaussians per HMM state after mixing up")
     parser.add_argument("--hclg", action="store_true",
-                        help="Kaldi's way with kaldi-hmm-gmm: transition-id alignments, "
-                        "final.mdl.pkl; lang_dir must hold L.fst (see --prepare-lang)")
+                        help="Kaldi's way with kaldi-hmm-gmm: transition-id "
+                        "alignments, final.mdl.pkl; lang_dir must hold L.fst (see "
+                        "--prepare-lang)")
     parser.add_argument("--prepare-lang", metavar="DICT_DIR",
-                        help="with --hclg: first write lang_dir (L.fst, topo, ...) from "
-                        "this Kaldi dict folder")
+                        help="with --hclg: first write lang_dir (L.fst, topo, ...) "
+                        "from this Kaldi dict folder")
     parser.add_argument("--totgauss", type=int, default=1000,
                         help="with --hclg: total Gaussians after mixing up")
 
@@ -39,8 +41,8 @@ def _run_hclg(args: argparse.Namespace) -> int:
     if args.model_dir:
         mono.align_data(args.data_dir, args.model_dir, args.exp_dir, nj=args.nj)
     else:
-        mono.train_mono_and_align(args.data_dir, args.lang_dir, args.exp_dir, nj=args.nj,
-                                  totgauss=args.totgauss)
+        mono.train_mono_and_align(args.data_dir, args.lang_dir, args.exp_dir,
+                                  nj=args.nj, totgauss=args.totgauss)
     err = mono.boundary_error(args.data_dir, args.exp_dir)
     extra = "" if err is None else f" (median boundary error {err:.1f} frames)"
     print(f"transition-id alignments written to {args.exp_dir}/ali.*.gz{extra}")
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.hclg:
         return _run_hclg(args)
     if args.model_dir:
-        align_data(args.data_dir, args.model_dir, args.exp_dir, args.lang_dir, nj=args.nj)
+        align_data(args.data_dir, args.model_dir, args.exp_dir, args.lang_dir,
+                   nj=args.nj)
     else:
         train_mono_and_align(args.data_dir, args.lang_dir, args.exp_dir, nj=args.nj,
                              num_iters=args.iters, max_gauss=args.max_gauss)

@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated word insertion penalties")
     parser.add_argument("--nj", type=int, default=2, help="worker processes")
     parser.add_argument("--hclg", action="store_true",
-                        help="decode HCLG.fst with kaldi-decoder (raw lattice, LM-weight "
-                        "sweep) for a graph from `mkgraph --hclg`")
+                        help="decode HCLG.fst with kaldi-decoder (raw lattice, "
+                        "LM-weight sweep) for a graph from `mkgraph --hclg`")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,13 +12,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="alignment folder holding model.pkl")
     parser.add_argument("out_dir", help="graph folder to write")
     parser.add_argument("--kind", choices=["phone", "word"], default="phone",
-                        help="phone loop with a phone bigram, or words with a word bigram")
+                        help="phone loop with a phone bigram, or words with a word "
+                        "bigram")
     parser.add_argument("--train-text", help="Kaldi text file for the LM: text_phones "
                         "(phone graph; default: the alignments' phones) or text (word "
                         "graph, required)")
     parser.add_argument("--hclg", action="store_true",
-                        help="build an OpenFst HCLG.fst with kaldifst/kaldilm for a model "
-                        "trained with `align --hclg`")
+                        help="build an OpenFst HCLG.fst with kaldifst/kaldilm for a "
+                        "model trained with `align --hclg`")
 
 
 def run(args: argparse.Namespace) -> int:

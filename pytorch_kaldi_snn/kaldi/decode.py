@@ -74,7 +74,8 @@ def viterbi(loop: _Loop, ll: np.ndarray, lmwt: float, wip: float,
     u_bos = loop.n_units
     not_first = loop.pos > 0
     can_skip = loop.pos > 1
-    back = np.zeros((t_len, s_len), dtype=np.int8)  # 0 stay 1 step 2 skip 3 enter 4 enter+skip
+    # back: 0 stay 1 step 2 skip 3 enter 4 enter+skip
+    back = np.zeros((t_len, s_len), dtype=np.int8)
     entry_from = np.full((t_len, loop.n_units), -1, dtype=np.int32)
     exit_state = np.zeros((t_len, loop.n_units), dtype=np.int32)
     entry0 = loop.lm[u_bos, : loop.n_units] - wip
@@ -189,8 +190,9 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *,
     table = _load_loglikes(loglikes)
     for utt, m in table.items():
         if m.ndim != 2 or m.shape[1] != model.num_pdfs:
-            raise DataError(f"utterance {utt}: log-likelihoods of shape {m.shape} do not "
-                            f"match the model's {model.num_pdfs} pdfs ({graph_dir})")
+            raise DataError(f"utterance {utt}: log-likelihoods of shape {m.shape} "
+                            f"do not match the model's {model.num_pdfs} pdfs "
+                            f"({graph_dir})")
     grid = [(float(a), float(b)) for a in lmwts for b in wips]
     _WORK.update(loop=_Loop(graph, model), graph=graph, ll=table, grid=grid)
     from tqdm import tqdm
@@ -209,7 +211,8 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *,
         atomic_write_text(out_dir / f"hyp_{_fmt(lmwt)}_{_fmt(wip)}.txt",
                           "\n".join(lines) + "\n")
     atomic_write_text(out_dir / "graph_kind", graph.kind + "\n")
-    logger.info("decoded %d utterances x %d settings into %s", len(utts), len(grid), out_dir)
+    logger.info("decoded %d utterances x %d settings into %s", len(utts), len(grid),
+                out_dir)
     return out_dir
 
 

@@ -1,4 +1,5 @@
-"""File helpers of the kaldi-hmm-gmm/HCLG path: atomic writes, symbol tables, tables, features.
+"""File helpers of the kaldi-hmm-gmm/HCLG path: atomic writes, symbol tables, tables,
+features.
 
 Every file we produce is first written under a temporary name in its destination folder
 and then renamed with :func:`os.replace`, so a crash never leaves a half-written file
@@ -172,7 +173,8 @@ def add_deltas(x: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
 
 
 def load_features(data_dir: PathLike, deltas: int = 2) -> dict[str, np.ndarray]:
-    """``apply-cmvn --utt2spk`` (means) ``| add-deltas`` on a data folder's feats.scp."""
+    """``apply-cmvn --utt2spk`` (means) ``| add-deltas`` on a data folder's
+    feats.scp."""
     d = Path(data_dir)
     feats = dict(read_feats_scp(d / "feats.scp"))
     if (d / "cmvn.scp").is_file():

@@ -1,4 +1,5 @@
-r"""Monophone GMM-HMM with kaldi-hmm-gmm: Kaldi's own TransitionModel, tree and AmDiagGmm.
+r"""Monophone GMM-HMM with kaldi-hmm-gmm: Kaldi's own TransitionModel, tree and
+AmDiagGmm.
 
 The model of ``train_mono.sh``: one context-independent tree, HMM topology from the lang
 folder, one diagonal GMM per pdf. Training steps (each a pure function of its inputs):
@@ -13,8 +14,8 @@ folder, one diagonal GMM per pdf. Training steps (each a pure function of its in
   deterministic: pdf ``j`` gets a target proportional to :math:`occ_j^{0.2}` (at most
   ``occ_j / min_count``), and the heaviest component is split into two halves with means
   :math:`\mu \pm 0.2 \sigma`.
-- :func:`align` (``gmm-align-compiled``): Viterbi through the utterance's training graph,
-  acoustic scale 0.1, self-loop scale 0.1, beam 10 then retry beam 40.
+- :func:`align` (``gmm-align-compiled``): Viterbi through the utterance's training
+  graph, acoustic scale 0.1, self-loop scale 0.1, beam 10 then retry beam 40.
 
 The model is saved as a pickle (``final.mdl.pkl``): the bindings cannot write Kaldi's
 binary ``final.mdl``.

@@ -2,8 +2,8 @@
 word bigram over the lexicon (word recognition), with the model's HMMs.
 
 The graph folder holds ``graph.pkl`` (units, their phone sequences and a dense bigram
-log-probability matrix, read by :mod:`.decode`), ``words.txt``, ``phones.txt``, the LM as
-ARPA (``G.arpa``) and, through kaldilm, as an OpenFst ``G.fst`` that real Kaldi can
+log-probability matrix, read by :mod:`.decode`), ``words.txt``, ``phones.txt``, the LM
+as ARPA (``G.arpa``) and, through kaldilm, as an OpenFst ``G.fst`` that real Kaldi can
 compose into HCLG.
 """
 
@@ -35,8 +35,8 @@ class Graph:
     """What the decoder needs: output units, their pdf chains and the bigram LM.
 
     ``lm[h, v]`` is log P(v | h) for histories 0..U-1 (units) and U (``<s>``), outputs
-    0..U-1 and U (``</s>``). ``silence`` is the index of an optional-silence unit that is
-    not part of the LM (word graphs) or None.
+    0..U-1 and U (``</s>``). ``silence`` is the index of an optional-silence unit that
+    is not part of the LM (word graphs) or None.
     """
 
     kind: str  # "phone" or "word"
@@ -107,7 +107,8 @@ def _finish(out_dir: Path, graph: Graph, model_dir: Path, lang_dir: Path) -> Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     graph.save(out_dir)
     atomic_write_text(out_dir / "words.txt",
-                      "".join(f"{w} {i}\n" for i, w in enumerate(["<eps>"] + graph.units)))
+                      "".join(f"{w} {i}\n"
+                              for i, w in enumerate(["<eps>"] + graph.units)))
     if (lang_dir / "phones.txt").is_file():
         shutil.copyfile(lang_dir / "phones.txt", out_dir / "phones.txt")
     shutil.copyfile(model_dir / MODEL, out_dir / MODEL)
@@ -121,7 +122,8 @@ def _finish(out_dir: Path, graph: Graph, model_dir: Path, lang_dir: Path) -> Pat
         kaldilm.arpa2fst(str(out_dir / "G.arpa"), str(out_dir / "G.fst"),
                          disambig_symbol="#0",
                          write_symbol_table=str(out_dir / "G.words.txt"))
-    except Exception as exc:  # G.fst is for real Kaldi only; our decoder reads graph.pkl
+    except Exception as exc:
+        # G.fst is for real Kaldi only; our decoder reads graph.pkl
         logger.warning("kaldilm could not write G.fst: %s", exc)
     return _done(out_dir, graph)
 
@@ -134,7 +136,8 @@ def _done(out_dir: Path, graph: Graph) -> Path:
 
 def make_phone_graph(lang_dir, exp_dir, out_dir, train_phones=None) -> Path:
     """Phone loop with a phone bigram estimated on the training phone transcripts
-    (``train_phones``: a text_phones file; default: the phones of exp_dir's alignments)."""
+    (``train_phones``: a text_phones file; default: the phones of exp_dir's
+    alignments)."""
     lang_dir, exp_dir, out_dir = Path(lang_dir), Path(exp_dir), Path(out_dir)
     model = MonophoneModel.load(exp_dir / MODEL)
     index = {p: i for i, p in enumerate(model.phones)}
@@ -154,7 +157,8 @@ def make_phone_graph(lang_dir, exp_dir, out_dir, train_phones=None) -> Path:
         if bad:
             raise DataError(f"{train_phones}: phones {bad} are not in the model")
         sentences.append([index[p] for p in s])
-    chains = [np.arange(NUM_STATES * i, NUM_STATES * (i + 1)) for i in range(len(index))]
+    chains = [np.arange(NUM_STATES * i, NUM_STATES * (i + 1))
+              for i in range(len(index))]
     graph = Graph("phone", list(model.phones), chains, bigram_lm(sentences, len(index)),
                   list(model.phones), None)
     return _finish(out_dir, graph, exp_dir, lang_dir)

@@ -13,9 +13,9 @@ labels are word ids of ``words.txt``; input labels are transition ids.
 Graph folders (``make_phone_graph`` / ``make_word_graph``) hold ``HCLG.fst`` (OpenFst,
 transition ids in, word ids out), ``words.txt``, ``phones.txt``, ``G.arpa``, ``G.fst``,
 ``final.mdl.pkl`` (a copy of the model the graph was built for), ``num_pdfs`` and
-``graph_kind`` (``phone``: the words are the phones, L maps each phone to itself and G is
-a phone bigram of the training alignments, as Kaldi's TIMIT recipe; ``word``: the lang
-folder's ``L_disambig.fst`` and an n-gram of a training ``text``).
+``graph_kind`` (``phone``: the words are the phones, L maps each phone to itself and G
+is a phone bigram of the training alignments, as Kaldi's TIMIT recipe; ``word``: the
+lang folder's ``L_disambig.fst`` and an n-gram of a training ``text``).
 """
 
 from __future__ import annotations
@@ -114,11 +114,12 @@ def compose_hclg(lang_disambig_fst, g_fst, phone_disambig: Sequence[int], tree, 
 
 
 def _check_model_lang(model: MonoModel, lang_phones: dict, where: Path) -> None:
-    real = {p: i for p, i in lang_phones.items() if p != "<eps>" and not p.startswith("#")}
+    real = {p: i for p, i in lang_phones.items()
+            if p != "<eps>" and not p.startswith("#")}
     if real != {p: i for p, i in model.phones.items()
                 if p != "<eps>" and not p.startswith("#")}:
-        raise DataError(f"{where}: the lang folder's phones.txt differs from the one the "
-                        "acoustic model was trained with")
+        raise DataError(f"{where}: the lang folder's phones.txt differs from the one "
+                        "the acoustic model was trained with")
 
 
 def _build(out_dir: Path, model: MonoModel, l_fst, words: Sequence[str],

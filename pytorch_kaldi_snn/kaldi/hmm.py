@@ -29,7 +29,8 @@ _LOG2PI = np.log(2 * np.pi)
 
 @dataclass
 class MonophoneModel:
-    """Phones (``phones[i]`` has Kaldi phone id ``phone_ids[i]``) and their GMM states."""
+    """Phones (``phones[i]`` has Kaldi phone id ``phone_ids[i]``) and their GMM
+    states."""
 
     phones: List[str]
     phone_ids: List[int]
@@ -47,7 +48,8 @@ class MonophoneModel:
     def pdf_to_phone_id(self) -> np.ndarray:
         return np.repeat(np.asarray(self.phone_ids), NUM_STATES)
 
-    def log_likelihoods(self, x: np.ndarray, pdfs: "np.ndarray | None" = None) -> np.ndarray:
+    def log_likelihoods(self, x: np.ndarray,
+                        pdfs: "np.ndarray | None" = None) -> np.ndarray:
         """``[T, num_pdfs]`` log p(x_t | pdf) (only the columns ``pdfs`` are filled,
         the others are -inf, when ``pdfs`` is given)."""
         sel = np.arange(self.num_pdfs) if pdfs is None else np.unique(pdfs)
@@ -61,7 +63,8 @@ class MonophoneModel:
         x2 = (x**2) @ inv.reshape(-1, d).T
         xm = x @ (means * inv).reshape(-1, d).T
         mm = ((means**2) * inv).sum(-1).reshape(-1)
-        ll = (const.reshape(-1) - 0.5 * (x2 - 2 * xm + mm)).reshape(len(x), len(sel), -1)
+        ll = (const.reshape(-1) - 0.5 * (x2 - 2 * xm + mm)).reshape(
+            len(x), len(sel), -1)
         if ll.shape[-1] == 1:
             out_sel = ll[..., 0]
         else:

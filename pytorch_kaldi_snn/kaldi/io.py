@@ -42,7 +42,8 @@ def read_matrices(rspec: str) -> Dict[str, np.ndarray]:
         raise DataError(f"{rspec}: cannot read Kaldi table ({exc})") from None
 
 
-def load_features(data_dir, *, cmvn: bool = True, deltas: int = 2) -> Dict[str, np.ndarray]:
+def load_features(data_dir, *, cmvn: bool = True,
+                  deltas: int = 2) -> Dict[str, np.ndarray]:
     """feats.scp with per-speaker CMVN (means only) and deltas, as ``apply-cmvn |
     add-deltas`` would give."""
     d = Path(data_dir)
@@ -53,7 +54,8 @@ def load_features(data_dir, *, cmvn: bool = True, deltas: int = 2) -> Dict[str, 
         for utt, x in feats.items():
             s = stats.get(utt2spk.get(utt, utt))
             if s is None:
-                raise DataError(f"{d / 'cmvn.scp'}: no statistics for the speaker of {utt}")
+                raise DataError(f"{d / 'cmvn.scp'}: no statistics for the speaker "
+                                f"of {utt}")
             feats[utt] = x - s[0, :-1] / max(s[0, -1], 1.0)
     if deltas:
         feats = {u: add_deltas(x, deltas) for u, x in feats.items()}

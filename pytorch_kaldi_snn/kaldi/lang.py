@@ -49,33 +49,42 @@ def prepare_lang(dict_dir, lang_dir) -> Path:
         if bad:
             raise DataError(f"{dict_dir / 'lexicon.txt'}: word {word!r} uses unknown "
                             f"phones {bad}")
-    # Disambiguation: homophones and prefixes need #1, #2, ... (Kaldi's add_lex_disambig).
+    # Disambiguation: homophones and prefixes need #1, #2, ...
+    # (Kaldi's add_lex_disambig).
     counts = Counter(" ".join(p) for _, p in lexicon)
     n_disambig = max(counts.values()) if counts else 1
     phones = ["<eps>"] + silence + nonsil + [f"#{i}" for i in range(n_disambig + 1)]
     words = ["<eps>"] + sorted({w for w, _ in lexicon}) + ["#0", "<s>", "</s>"]
     lang_dir.mkdir(parents=True, exist_ok=True)
     (lang_dir / "phones").mkdir(exist_ok=True)
-    atomic_write_text(lang_dir / "phones.txt", "".join(f"{p} {i}\n" for i, p in enumerate(phones)))
-    atomic_write_text(lang_dir / "words.txt", "".join(f"{w} {i}\n" for i, w in enumerate(words)))
+    atomic_write_text(lang_dir / "phones.txt",
+                      "".join(f"{p} {i}\n" for i, p in enumerate(phones)))
+    atomic_write_text(lang_dir / "words.txt",
+                      "".join(f"{w} {i}\n" for i, w in enumerate(words)))
     atomic_write_text(lang_dir / "lexicon.txt",
                       "".join(f"{w} {' '.join(p)}\n" for w, p in lexicon))
     atomic_write_text(lang_dir / "phones" / "silence.txt", "\n".join(silence) + "\n")
     atomic_write_text(lang_dir / "phones" / "nonsilence.txt", "\n".join(nonsil) + "\n")
-    opt = _lines(dict_dir / "optional_silence.txt") if (dict_dir / "optional_silence.txt").is_file() else silence[:1]
+    opt = (_lines(dict_dir / "optional_silence.txt")
+           if (dict_dir / "optional_silence.txt").is_file() else silence[:1])
     atomic_write_text(lang_dir / "phones" / "optional_silence.txt", opt[0] + "\n")
-    atomic_write_text(lang_dir / "oov.txt", (silence[0] if not any(w == "<UNK>" for w, _ in lexicon) else "<UNK>") + "\n")
-    atomic_write_text(lang_dir / "topo", _topo(range(1, 1 + len(silence) + len(nonsil))))
+    atomic_write_text(lang_dir / "oov.txt",
+                      (silence[0] if not any(w == "<UNK>" for w, _ in lexicon)
+                       else "<UNK>") + "\n")
+    atomic_write_text(lang_dir / "topo",
+                      _topo(range(1, 1 + len(silence) + len(nonsil))))
     return lang_dir
 
 
 def _topo(phone_ids) -> str:
     ids = " ".join(str(i) for i in phone_ids)
     states = "".join(
-        f"<State> {s} <PdfClass> {s} <Transition> {s} 0.75 <Transition> {s + 1} 0.25 </State>\n"
+        f"<State> {s} <PdfClass> {s} <Transition> {s} 0.75 "
+        f"<Transition> {s + 1} 0.25 </State>\n"
         for s in range(NUM_STATES))
     return ("<Topology>\n<TopologyEntry>\n<ForPhones>\n" + ids + "\n</ForPhones>\n"
-            + states + f"<State> {NUM_STATES} </State>\n</TopologyEntry>\n</Topology>\n")
+            + states + f"<State> {NUM_STATES} </State>\n"
+            "</TopologyEntry>\n</Topology>\n")
 
 
 def read_symbols(path) -> Dict[str, int]:

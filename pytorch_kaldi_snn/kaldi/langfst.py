@@ -93,7 +93,8 @@ def _read_phone_list(path: Path, required: bool = True) -> list[str]:
 
 
 def read_lexicon(dict_dir: PathLike) -> list[tuple[str, float, list[str]]]:
-    """Read ``lexiconp.txt`` or ``lexicon.txt``: [(word, prob, phones)] in file order."""
+    """Read ``lexiconp.txt`` or ``lexicon.txt``: [(word, prob, phones)] in file
+    order."""
     dict_dir = Path(dict_dir)
     lexp = dict_dir / "lexiconp.txt"
     entries = []
@@ -110,7 +111,9 @@ def read_lexicon(dict_dir: PathLike) -> list[tuple[str, float, list[str]]]:
     return entries
 
 
-def _add_disambig(prons: Sequence[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], int]:
+def _add_disambig(
+    prons: Sequence[tuple[str, ...]],
+) -> tuple[list[tuple[str, ...]], int]:
     """Append ``#k`` to homophones and to prefixes of other pronunciations.
 
     Same rule as Kaldi's ``add_lex_disambig.pl``: a pronunciation needs a symbol if it
@@ -188,7 +191,8 @@ def _write_phone_set(lang: Path, name: str, phones: Sequence[str],
 
 def prepare_lang(dict_dir: PathLike, lang_dir: PathLike, *, oov_word: str = "<unk>",
                  sil_prob: float = 0.5) -> Lang:
-    """Write a Kaldi lang folder for ``dict_dir`` into ``lang_dir``; return :class:`Lang`.
+    """Write a Kaldi lang folder for ``dict_dir`` into ``lang_dir``; return
+    :class:`Lang`.
 
     ``oov_word`` must be a lexicon word if it is to be used; when it is absent the first
     silence word is recorded in ``oov.txt`` (as Kaldi needs one) and texts with unknown

@@ -1,4 +1,5 @@
-r"""Decoding network output with HCLG: what Kaldi's ``latgen-faster-mapped`` + scoring do.
+r"""Decoding network output with HCLG: what Kaldi's ``latgen-faster-mapped`` +
+scoring do.
 
 For each utterance the ``[T, num_pdfs]`` pseudo log-likelihoods (log-posteriors minus
 log-priors) are spread over transition ids and scaled,
@@ -168,8 +169,8 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
     table = load_loglikes(loglikes)
     for utt, m in table.items():
         if m.ndim != 2 or m.shape[1] != model.num_pdfs:
-            raise DataError(f"utterance {utt}: log-likelihoods of shape {m.shape} do not "
-                            f"match the graph's model ({model.num_pdfs} pdfs, "
+            raise DataError(f"utterance {utt}: log-likelihoods of shape {m.shape} "
+                            f"do not match the graph's model ({model.num_pdfs} pdfs, "
                             f"{graph_dir})")
         if not np.isfinite(m).all():
             raise DataError(f"utterance {utt}: log-likelihoods contain NaN or inf")
@@ -210,8 +211,8 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
                       + "\n")
     rtf = seconds / max(frames * 0.01, 1e-9)
     write_text(out_dir / "decode.log",
-                      f"utterances {len(utts)}\nframes {frames}\nseconds {seconds:.3f}\n"
-                      f"nj {nj}\nreal_time_factor {rtf:.4f}\n")
+               f"utterances {len(utts)}\nframes {frames}\nseconds {seconds:.3f}\n"
+               f"nj {nj}\nreal_time_factor {rtf:.4f}\n")
     logger.info("decoded %d utterances (%d frames) x %d settings in %.1f s (RTF %.3f)",
                 len(utts), frames, len(grid), seconds, rtf)
     return out_dir

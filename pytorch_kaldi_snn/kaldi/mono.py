@@ -52,8 +52,8 @@ def _word_ids(data_dir: Path, words: dict[str, int]) -> dict[str, list[int]]:
         ids = []
         for w in text.split():
             if w not in words:
-                raise DataError(f"{data_dir / 'text'}: utterance {utt}: word {w!r} is not "
-                                "in the lexicon (words.txt)")
+                raise DataError(f"{data_dir / 'text'}: utterance {utt}: word {w!r} "
+                                "is not in the lexicon (words.txt)")
             ids.append(words[w])
         out[utt] = ids
     return out
@@ -71,7 +71,8 @@ def _graphs(model: MonoModel, l_fst: Path, disambig: list[int],
 
 
 def _align_one(utt: str) -> tuple[str, list[int] | None]:
-    return utt, gmm.align(_WORK["model"], _WORK["graphs"][utt], _WORK["feats"][utt], utt)
+    return utt, gmm.align(_WORK["model"], _WORK["graphs"][utt], _WORK["feats"][utt],
+                          utt)
 
 
 def _align_all(model: MonoModel, graphs, feats, nj: int) -> dict[str, list[int]]:
@@ -80,7 +81,8 @@ def _align_all(model: MonoModel, graphs, feats, nj: int) -> dict[str, list[int]]
     try:
         if nj > 1 and len(utts) >= 4 * nj:
             with mp.get_context("fork").Pool(nj) as pool:
-                out = pool.map(_align_one, utts, chunksize=max(1, len(utts) // (4 * nj)))
+                out = pool.map(_align_one, utts,
+                               chunksize=max(1, len(utts) // (4 * nj)))
         else:
             out = [_align_one(u) for u in utts]
     finally:
@@ -101,7 +103,8 @@ def _check_frames(data_dir: Path, feats, transcripts) -> None:
 def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0,
                          num_iters: int = 20, totgauss: int = 1000,
                          **_compat) -> Path:
-    """Train a monophone GMM-HMM on ``data_dir`` and write its alignments to ``exp_dir``.
+    """Train a monophone GMM-HMM on ``data_dir`` and write its alignments to
+    ``exp_dir``.
 
     Flat start (equal alignment with ``seed``), ``num_iters`` EM passes with Viterbi
     realignment at passes 1-10, 12, ..., 18, Gaussians mixed up linearly towards
@@ -213,7 +216,8 @@ def _ali_files(ali_dir) -> list[str]:
 
 
 def load_model(ali_dir) -> MonoModel:
-    """The model of an alignment folder (a real Kaldi ``final.mdl`` needs KALDI_ROOT)."""
+    """The model of an alignment folder (a real Kaldi ``final.mdl`` needs
+    KALDI_ROOT)."""
     path = Path(ali_dir) / MODEL
     if not path.is_file() and (Path(ali_dir) / "final.mdl").is_file():
         raise DataError(f"{ali_dir}: holds a real Kaldi final.mdl; set KALDI_ROOT and "

@@ -60,7 +60,8 @@ def wer_line(refs: Mapping[str, List[str]], hyps: Mapping[str, List[str]],
         ins, dels, subs, n = ins + i, dels + d, subs + s, n + len(ref)
     errors = ins + dels + subs
     rate = 100.0 * errors / max(n, 1)
-    line = f"%WER {rate:.2f} [ {errors} / {n}, {ins} ins, {dels} del, {subs} sub ] {name}"
+    line = (f"%WER {rate:.2f} [ {errors} / {n}, {ins} ins, {dels} del, {subs} sub ] "
+            f"{name}")
     return line.strip(), rate, {"errors": errors, "words": n, "ins": ins, "del": dels,
                                 "sub": subs}
 

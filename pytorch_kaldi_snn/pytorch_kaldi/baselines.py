@@ -1,9 +1,10 @@
 """PyTorch-Kaldi's ``MLP``, ``LSTM`` and ``GRU`` option sets, implemented here.
 
 Upstream's ``neural_networks.py`` cannot be imported without its checkout; these classes
-read the same ``dnn_*``, ``lstm_*`` and ``gru_*`` keys with the same ``(options, inp_dim)``
-signature, so the baseline cfg files run with our runner. The runner maps
-``arch_library=neural_networks`` here when upstream's module is not importable.
+read the same ``dnn_*``, ``lstm_*`` and ``gru_*`` keys with the same
+``(options, inp_dim)`` signature, so the baseline cfg files run with our runner. The
+runner maps ``arch_library=neural_networks`` here when upstream's module is not
+importable.
 
 LSTM layer (per time step n, ``*`` elementwise, act = ``lstm_act``)::
 
@@ -54,7 +55,8 @@ _ACTS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "softmax", "linear")
 
 
 def _act(name: str) -> nn.Module:
-    """Upstream's activation names; ``softmax`` is a log-softmax (feeds ``cost_nll``)."""
+    """Upstream's activation names; ``softmax`` is a log-softmax (feeds
+    ``cost_nll``)."""
     table = {
         "relu": nn.ReLU,
         "tanh": nn.Tanh,
@@ -172,7 +174,8 @@ def parse_stack_options(
         for t in _list(options, f"{prefix}_use_laynorm", n)
     ]
     bn_inp = _bool(
-        options, f"{prefix}_use_batchnorm_inp", _get(options, f"{prefix}_use_batchnorm_inp")
+        options, f"{prefix}_use_batchnorm_inp",
+        _get(options, f"{prefix}_use_batchnorm_inp")
     )
     ln_inp = _bool(
         options, f"{prefix}_use_laynorm_inp", _get(options, f"{prefix}_use_laynorm_inp")
@@ -305,7 +308,8 @@ class _Recurrent(nn.Module):
         drop = self.opts.drops[i]
         mask = None
         if self.training and drop > 0.0:
-            mask = torch.bernoulli(wx.new_full((batch, size), 1.0 - drop)) / (1.0 - drop)
+            mask = (torch.bernoulli(wx.new_full((batch, size), 1.0 - drop))
+                    / (1.0 - drop))
         outs = []
         for t in range(wx.shape[0]):
             h, c = self._cell(i, wx[t], h, c, mask)

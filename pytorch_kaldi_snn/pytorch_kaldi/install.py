@@ -1,12 +1,13 @@
-"""``pytorch-kaldi-snn install-into PKDIR``: put our protos and cfgs into a PyTorch-Kaldi
-checkout.
+"""``pytorch-kaldi-snn install-into PKDIR``: put our protos and cfgs into a
+PyTorch-Kaldi checkout.
 
-Copies the proto files of our classes (``proto/*.proto`` except the names upstream ships,
-so its ``global.proto``, ``sgd/adam/rmsprop.proto`` and arch protos are never touched)
-to ``PKDIR/proto/``, and the TIMIT/LibriSpeech cfg templates to ``PKDIR/cfg/`` (sweeps to
-``PKDIR/cfg/sweeps/``). Each file is reported as ``added``, ``unchanged`` or
-``replaced``; a file that exists with different content stops the whole install before
-anything is written unless ``--force`` is given, so a rerun is a no-op.
+Copies the proto files of our classes (``proto/*.proto`` except the names upstream
+ships, so its ``global.proto``, ``sgd/adam/rmsprop.proto`` and arch protos are never
+touched) to ``PKDIR/proto/``, and the TIMIT/LibriSpeech cfg templates to
+``PKDIR/cfg/`` (sweeps to ``PKDIR/cfg/sweeps/``). Each file is reported as ``added``,
+``unchanged`` or ``replaced``; a file that exists with different content stops the
+whole install before anything is written unless ``--force`` is given, so a rerun is a
+no-op.
 ``--set NAME=VALUE`` fills ``@NAME@`` tokens in the cfgs while copying.
 """
 
@@ -50,7 +51,8 @@ class Planned:
 
 
 def source_root() -> Path:
-    """Our repository when it has cfg/ and proto/ (editable install), else package data."""
+    """Our repository when it has cfg/ and proto/ (editable install), else package
+    data."""
     if (REPO_ROOT / "cfg").is_dir() and (REPO_ROOT / "proto").is_dir():
         return REPO_ROOT
     return PACKAGE_DATA
@@ -89,7 +91,8 @@ def plan(pkdir: Path, root: Path, values: dict[str, str]) -> list[Planned]:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError("--set names a token no cfg uses", key="--set",
-                              value=", ".join(unknown), allowed=", ".join(sorted(known)))
+                              value=", ".join(unknown),
+                              allowed=", ".join(sorted(known)))
     out = []
     for src, rel in files:
         text = src.read_text(encoding="utf-8")
@@ -131,7 +134,8 @@ def install(pkdir: Path, *, force: bool = False, values: dict[str, str] | None =
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pkdir", metavar="PKDIR",
-                        help="root of a PyTorch-Kaldi checkout (holds run_exp.py, proto/)")
+                        help="root of a PyTorch-Kaldi checkout (holds run_exp.py, "
+                        "proto/)")
     parser.add_argument("--force", action="store_true",
                         help="replace files that exist with different content")
     parser.add_argument("--set", dest="values", action="append", default=[],
@@ -153,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
               for a in ("added", "replaced", "unchanged")}
     print(f"{len(done)} files {verb}installed into {pkdir}: "
           + ", ".join(f"{n} {a}" for a, n in counts.items()))
-    left = sorted({t for p in done if p.target.suffix == ".cfg" for t in tokens(p.text)})
+    left = sorted({t for p in done if p.target.suffix == ".cfg"
+                   for t in tokens(p.text)})
     if left:
         print("cfg tokens still to fill (--set NAME=VALUE): "
               + " ".join(f"@{t}@" for t in left))

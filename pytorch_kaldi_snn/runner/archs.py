@@ -5,12 +5,14 @@
 ``use_cuda`` and ``to_do`` added. Library names that only exist inside an upstream
 checkout map to our implementations when they are not importable:
 
-- ``neural_networks`` (PyTorch-Kaldi's MLP/LSTM/GRU) -> ``pytorch_kaldi_snn.pytorch_kaldi.baselines``
-- the authors' fork modules (``traditional_spiking_model``, ``improved_spiking_model_v1``,
-  ``improved_spiking_model_v2``, ...) -> ``pytorch_kaldi_snn.pytorch_kaldi``
+- ``neural_networks`` (PyTorch-Kaldi's MLP/LSTM/GRU) ->
+  ``pytorch_kaldi_snn.pytorch_kaldi.baselines``
+- the authors' fork modules (``traditional_spiking_model``,
+  ``improved_spiking_model_v1``, ``improved_spiking_model_v2``, ...) ->
+  ``pytorch_kaldi_snn.pytorch_kaldi``
 
-Optimizers follow upstream's ``optimizer_init``: ``arch_opt`` in {sgd, adam, rmsprop} with
-the ``opt_*`` keys of ``proto/{sgd,adam,rmsprop}.proto``.
+Optimizers follow upstream's ``optimizer_init``: ``arch_opt`` in {sgd, adam, rmsprop}
+with the ``opt_*`` keys of ``proto/{sgd,adam,rmsprop}.proto``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def resolve_arch_class(library: str, class_name: str, *, section: str,
             raise ConfigError("arch_library is not importable", file=file,
                               section=section, key="arch_library",
                               value=library) from None
-        names = dict.fromkeys([LIBRARY_FALLBACKS[library], "pytorch_kaldi_snn.pytorch_kaldi"])
+        names = dict.fromkeys([LIBRARY_FALLBACKS[library],
+                               "pytorch_kaldi_snn.pytorch_kaldi"])
         modules = [importlib.import_module(n) for n in names]
         logger.info("%s is not importable: looking up %s in %s", library, class_name,
                     ", ".join(names))
@@ -84,11 +87,13 @@ def _f(options: Mapping[str, str], key: str, default: str, section: str) -> floa
     try:
         return float(value)
     except ValueError:
-        raise ConfigError("not a number", section=section, key=key, value=value) from None
+        raise ConfigError("not a number", section=section, key=key,
+                          value=value) from None
 
 
 def make_optimizer(params: Iterable[nn.Parameter], arch_opt: str, lr: float,
-                   options: Mapping[str, str], *, section: str) -> torch.optim.Optimizer:
+                   options: Mapping[str, str], *,
+                   section: str) -> torch.optim.Optimizer:
     """The optimizer named by ``arch_opt`` with its ``opt_*`` options (strings)."""
     params = [p for p in params if p.requires_grad]
     get = options.get

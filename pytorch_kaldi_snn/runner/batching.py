@@ -1,8 +1,8 @@
 """Sentence batches the way PyTorch-Kaldi builds them for sequence models.
 
-1. Sentences longer than ``max_seq_length`` L are cut into pieces of L frames; a tail of at
-   most 1.25 L frames is kept whole (upstream's rule: 625 frames with L = 500 give 500 + 125,
-   600 frames stay one piece).
+1. Sentences longer than ``max_seq_length`` L are cut into pieces of L frames; a tail of
+   at most 1.25 L frames is kept whole (upstream's rule: 625 frames with L = 500 give
+   500 + 125, 600 frames stay one piece).
 2. Pieces are sorted by length (ties by name) so a batch holds similar lengths.
 3. Consecutive pieces form batches of ``batch_size``; each batch is time-major
    ``[T, B, F]``, zero padded at the end, with a ``[T, B]`` mask of real frames.
@@ -39,8 +39,8 @@ class Piece:
 
 
 def split_sentence(length: int, max_len: int) -> list[tuple[int, int]]:
-    """Upstream's split of a long sentence into ``(start, end)`` pieces (``max_len`` <= 0:
-    no split)."""
+    """Upstream's split of a long sentence into ``(start, end)`` pieces
+    (``max_len`` <= 0: no split)."""
     if max_len <= 0 or length <= max_len:
         return [(0, length)]
     pieces = []

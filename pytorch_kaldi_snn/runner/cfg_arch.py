@@ -1,4 +1,5 @@
-"""One ``[architectureN]`` section: arch proto, optimizer keys, dropout schedules, class.
+"""One ``[architectureN]`` section: arch proto, optimizer keys, dropout schedules,
+class.
 
 Checks, in order: the ``arch_proto`` file exists (see
 :func:`pytorch_kaldi_snn.runner.cfg_protos.resolve_proto`) and its keys pass upstream's

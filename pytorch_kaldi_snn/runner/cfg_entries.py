@@ -83,7 +83,8 @@ def parse_feas(value: str, *, file: str | None = None,
         if not e["fea_name"].isalnum() or not e["fea_name"].isascii():
             raise ConfigError("fea_name must contain only letters and digits "
                               "(PyTorch-Kaldi's rule)", file=file, section=section,
-                              key="fea", value=e["fea_name"], allowed="e.g. mfcc, fmllr")
+                              key="fea", value=e["fea_name"],
+                              allowed="e.g. mfcc, fmllr")
         if not e["fea_lst"]:
             raise ConfigError(f"empty fea_lst for {e['fea_name']!r}", file=file,
                               section=section, key="fea", allowed="an scp/ark path")
@@ -98,8 +99,8 @@ def parse_labs(value: str, *, file: str | None = None,
     """The ``lab`` value as :class:`Lab` entries.
 
     Upstream's production mode (forward and decode without alignments) is a single
-    entry ``lab_name=none`` followed by ``lab_data_folder=`` and ``lab_graph=``; it gives
-    ``Lab("none", "none", "", "none", data_folder, graph)``.
+    entry ``lab_name=none`` followed by ``lab_data_folder=`` and ``lab_graph=``; it
+    gives ``Lab("none", "none", "", "none", data_folder, graph)``.
     """
     lines = [ln.strip() for ln in str(value).splitlines() if ln.strip()]
     if lines and lines[0].replace(" ", "") == "lab_name=none":

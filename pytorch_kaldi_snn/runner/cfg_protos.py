@@ -148,7 +148,8 @@ def search_roots(cfg_path: str | None) -> list[Path]:
 
 
 def resolve_path(path: str, cfg_path: str | None) -> str | None:
-    """The existing file or folder ``path`` names (see :func:`search_roots`), or None."""
+    """The existing file or folder ``path`` names (see :func:`search_roots`), or
+    None."""
     if os.path.isabs(path):
         return path if os.path.exists(path) else None
     for root in search_roots(cfg_path):

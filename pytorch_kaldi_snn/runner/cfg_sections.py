@@ -1,10 +1,11 @@
-"""Section-by-section validation behind :func:`pytorch_kaldi_snn.runner.config.load_config`.
+"""Section-by-section validation behind
+:func:`pytorch_kaldi_snn.runner.config.load_config`.
 
 Order of the checks (the first failure raises a ConfigError): section names, ``%`` in
-values, ``[cfg_proto]`` files, every section against the global proto (upstream's rules),
-then the typed parse of ``[exp]``, ``[datasetN]``, ``[data_use]``, ``[batches]``,
-``[architectureN]`` (arch proto, optimizer keys, ``*_drop`` schedules, class import),
-``[model]`` (syntax, names), ``[forward]`` and ``[decoding]``.
+values, ``[cfg_proto]`` files, every section against the global proto (upstream's
+rules), then the typed parse of ``[exp]``, ``[datasetN]``, ``[data_use]``,
+``[batches]``, ``[architectureN]`` (arch proto, optimizer keys, ``*_drop`` schedules,
+class import), ``[model]`` (syntax, names), ``[forward]`` and ``[decoding]``.
 """
 
 from __future__ import annotations
@@ -105,14 +106,15 @@ def _check_cfg_proto(path: str, parser: configparser.ConfigParser) -> dict[str, 
     for key in ("cfg_proto", "cfg_proto_chunk"):
         value = section.get(key, "").strip()
         if not value:
-            raise ConfigError("mandatory key is missing", file=path, section="cfg_proto",
-                              key=key, allowed="a proto file path")
+            raise ConfigError("mandatory key is missing", file=path,
+                              section="cfg_proto", key=key,
+                              allowed="a proto file path")
         found = cfg_protos.resolve_proto(value, path)
         if found is None:
             raise ConfigError("proto file not found", file=path, section="cfg_proto",
                               key=key, value=value,
-                              allowed="a path relative to the PyTorch-Kaldi checkout or "
-                              "this repository (e.g. proto/global.proto)")
+                              allowed="a path relative to the PyTorch-Kaldi checkout "
+                              "or this repository (e.g. proto/global.proto)")
         resolved[key] = found
     glob = cfg_protos.read_sections(resolved["cfg_proto"])
     for name in parser.sections():

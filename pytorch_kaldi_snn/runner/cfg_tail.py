@@ -1,11 +1,12 @@
 """``[forward]`` and ``[decoding]``: kept as strings, with their names checked.
 
 ``[forward]``: ``forward_out`` names outputs of the ``[model]`` program;
-``normalize_posteriors``, ``save_out_file`` and ``require_decoding`` are bool lists of the
-same length; ``normalize_with_counts_from`` names, for each output normalised, a
+``normalize_posteriors``, ``save_out_file`` and ``require_decoding`` are bool lists of
+the same length; ``normalize_with_counts_from`` names, for each output normalised, a
 label stream or an existing count file. ``[decoding]``: the
-decoding proto's typed keys (beam, acwt, ...); the script folder is not required to exist
-here because our runner decodes with the pip-only stack unless it is a real Kaldi script.
+decoding proto's typed keys (beam, acwt, ...); the script folder is not required to
+exist here because our runner decodes with the pip-only stack unless it is a real
+Kaldi script.
 """
 
 from __future__ import annotations

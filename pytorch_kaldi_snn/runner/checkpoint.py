@@ -3,13 +3,14 @@
 Names (``exp_files/`` of the out folder)::
 
     train_<data>_ep<E>_ck<C>_<architectureN>.pkl   {"model_par", "optimizer_par", ...}
-    train_<data>_ep<E>_ck<C>.info                  [results] loss, err, elapsed_time_chunk
+    train_<data>_ep<E>_ck<C>.info                  [results] loss, err,
+                                                   elapsed_time_chunk
     valid_<data>_ep<E>_ck<C>.info                  (our extra: validation of that epoch)
 
 E and C are zero padded to the width of the largest index (upstream's
 ``"0" + str(max(ceil(log10(N)), 1)) + "d"``). Upstream reads only ``model_par`` and
-``optimizer_par``; we add ``rng_state`` (torch, numpy, python) and ``lr`` so that a rerun
-after a kill continues exactly where it stopped.
+``optimizer_par``; we add ``rng_state`` (torch, numpy, python) and ``lr`` so that a
+rerun after a kill continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
         raise DataError(f"{path}: cannot read checkpoint ({exc})") from exc
 
 
-def write_info(path: str, loss: float, err: float, elapsed: float, **extra: Any) -> None:
+def write_info(path: str, loss: float, err: float, elapsed: float,
+               **extra: Any) -> None:
     """Upstream's ``.info`` file: a ``[results]`` section with loss, err and time."""
     lines = ["[results]", f"loss={loss}", f"err={err}", f"elapsed_time_chunk={elapsed}"]
     lines += [f"{k}={v}" for k, v in extra.items()]

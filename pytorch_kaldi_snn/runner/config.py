@@ -2,10 +2,10 @@
 
 The cfg is read the way upstream's ``run_exp.py`` reads it (configparser without
 interpolation, case-insensitive keys, multi-line ``fea``/``lab`` values), the
-PyTorch-Kaldi overrides ``--section,field=value`` are applied, and every value is checked
-once, here, so that training never meets a cfg string it cannot use. The first problem
-raises :class:`~pytorch_kaldi_snn.errors.ConfigError` naming the file, section, key, value
-and what is allowed.
+PyTorch-Kaldi overrides ``--section,field=value`` are applied, and every value is
+checked once, here, so that training never meets a cfg string it cannot use. The first
+problem raises :class:`~pytorch_kaldi_snn.errors.ConfigError` naming the file, section,
+key, value and what is allowed.
 
 Schedules (``batch_size_train``, ``max_seq_length_train``, ``arch_lr``, every ``*_drop``
 item) use upstream's syntax ``v1*n1|v2*n2|...``: value ``v1`` for ``n1`` epochs, then
@@ -111,9 +111,9 @@ class BatchesConfig:
     """``[batches]``, with the schedules expanded to one value per epoch.
 
     The sequence-length curriculum (upstream, per training chunk): when
-    ``increase_seq_length_train`` is true the limit starts at ``start_seq_len_train`` and
-    is multiplied by ``multply_factor_seq_len_train`` after every training chunk, capped
-    by the epoch's ``max_seq_length_train``; see :meth:`seq_len_curriculum`.
+    ``increase_seq_length_train`` is true the limit starts at ``start_seq_len_train``
+    and is multiplied by ``multply_factor_seq_len_train`` after every training chunk,
+    capped by the epoch's ``max_seq_length_train``; see :meth:`seq_len_curriculum`.
     """
 
     batch_size_train: tuple[int, ...]
@@ -148,10 +148,10 @@ class ArchConfig:
     """An ``[architectureN]`` section.
 
     ``options`` is the raw :class:`configparser.SectionProxy` handed to
-    ``cls(options, inp_dim)`` (``options.parser`` is the whole cfg). ``lr`` has one value
-    per epoch; ``auto_anneal`` is upstream's rule: newbob halving only when ``arch_lr``
-    is a single value. ``opt_options`` holds the optimizer's ``opt_*`` values typed
-    (floats, bools, float tuples for ``opt_betas``).
+    ``cls(options, inp_dim)`` (``options.parser`` is the whole cfg). ``lr`` has one
+    value per epoch; ``auto_anneal`` is upstream's rule: newbob halving only when
+    ``arch_lr`` is a single value. ``opt_options`` holds the optimizer's ``opt_*``
+    values typed (floats, bools, float tuples for ``opt_betas``).
     """
 
     section: str
@@ -219,8 +219,8 @@ def schedule(
     the counts must add up to exactly ``n_epochs``. Raises :class:`ConfigError` on a
     malformed element or a wrong total.
     """
-    allowed = "v1*n1|v2*n2|... with v a number, n a positive integer, the n adding up " \
-              "to n_epochs_tr; or a single value"
+    allowed = "v1*n1|v2*n2|... with v a number, n a positive integer, the n adding " \
+              "up to n_epochs_tr; or a single value"
     out: list[T] = []
     parts = str(value).split("|")
     for part in parts:

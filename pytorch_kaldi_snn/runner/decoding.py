@@ -114,7 +114,8 @@ class ForwardResult:
 
 def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
                        final: Mapping[str, str]) -> dict[str, ForwardResult]:
-    """Write the ``_to_decode.ark`` files and the ops report of every forward dataset."""
+    """Write the ``_to_decode.ark`` files and the ops report of every forward
+    dataset."""
     fw = plan.forward
     if fw is None:
         return {}
@@ -220,8 +221,9 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
     score = _kaldi_api("score_dir")
     best = _kaldi_api("best_wer")
     if decode is None or score is None or best is None:
-        logger.warning("pytorch_kaldi_snn.kaldi has no decode_loglikes/score_dir/best_wer:"
-                       " skipping decoding of %s", data)
+        logger.warning("pytorch_kaldi_snn.kaldi has no "
+                       "decode_loglikes/score_dir/best_wer: skipping decoding of %s",
+                       data)
         return None
     dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
     options = {k: _number(v) for k, v in (plan.decoding or {}).items()

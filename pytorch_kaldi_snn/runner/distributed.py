@@ -1,11 +1,11 @@
 """Devices and DistributedDataParallel over the batch dimension.
 
-Under ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in the environment) the runner
-joins a process group (NCCL on CUDA, gloo on CPU) and wraps every trainable architecture in
-``DistributedDataParallel``: each rank runs whole sentence batches (time-major ``[T, B, F]``,
-never split along time) and gradients are averaged across ranks. PyTorch-Kaldi's
-``multi_gpu`` used DataParallel, which splits dimension 0, i.e. time, of a sequence batch:
-wrong for recurrent and spiking layers, so we never use it.
+Under ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in the environment) the
+runner joins a process group (NCCL on CUDA, gloo on CPU) and wraps every trainable
+architecture in ``DistributedDataParallel``: each rank runs whole sentence batches
+(time-major ``[T, B, F]``, never split along time) and gradients are averaged across
+ranks. PyTorch-Kaldi's ``multi_gpu`` used DataParallel, which splits dimension 0, i.e.
+time, of a sequence batch: wrong for recurrent and spiking layers, so we never use it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def pick_device(use_cuda: bool, local_rank: int = 0) -> torch.device:
 
 
 def init_distributed(use_cuda: bool) -> DistContext:
-    """Join the torchrun process group when launched by torchrun, else single process."""
+    """Join the torchrun process group when launched by torchrun, else single
+    process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext(0, 1, pick_device(use_cuda))
@@ -80,7 +81,8 @@ def init_distributed(use_cuda: bool) -> DistContext:
 
 
 def wrap_ddp(module: nn.Module, ctx: DistContext) -> nn.Module:
-    """``DistributedDataParallel(module)`` when distributed and trainable, else module."""
+    """``DistributedDataParallel(module)`` when distributed and trainable, else
+    module."""
     if not ctx.active or not any(p.requires_grad for p in module.parameters()):
         return module
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None

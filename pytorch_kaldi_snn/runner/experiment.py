@@ -1,21 +1,22 @@
 """Training like PyTorch-Kaldi's ``run_exp.py``: epochs of chunks, validation, newbob.
 
-For every epoch E, training dataset D and chunk C (the dataset's utterances shuffled with
-``(seed, E)`` and split into ``n_chunks``)::
+For every epoch E, training dataset D and chunk C (the dataset's utterances shuffled
+with ``(seed, E)`` and split into ``n_chunks``)::
 
     build nets for E (cls(options, inp_dim)), load the previous chunk's checkpoint
     train on the chunk's sentence batches (batch size and max length of epoch E)
     write exp_files/train_D_epE_ckC_<architectureN>.pkl for every architecture, then
     exp_files/train_D_epE_ckC.info (the marker that the chunk is done)
 
-then validation (``valid_*.info``), newbob on the learning rates and one ``res.res`` line.
+then validation (``valid_*.info``), newbob on the learning rates and one ``res.res``
+line.
 
 A rerun skips every chunk whose ``.info`` and checkpoints exist and recomputes the
-``res.res`` lines and learning rates from the ``.info`` files, so a run killed at any point
-and started again ends with the same files as an uninterrupted run. This holds because
-each chunk reseeds torch/numpy/python from ``(seed, E, D, C, rank)`` after its nets are
-built (weights come from the checkpoint, randomness from the chunk's identity); the RNG
-state is also stored in the checkpoint for inspection.
+``res.res`` lines and learning rates from the ``.info`` files, so a run killed at any
+point and started again ends with the same files as an uninterrupted run. This holds
+because each chunk reseeds torch/numpy/python from ``(seed, E, D, C, rank)`` after its
+nets are built (weights come from the checkpoint, randomness from the chunk's
+identity); the RNG state is also stored in the checkpoint for inspection.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def used_archs(plan: ExperimentPlan) -> list[str]:
 
 
 class Nets:
-    """The architectures of one chunk, their optimizers and (maybe DDP-wrapped) views."""
+    """The architectures of one chunk, their optimizers and (maybe DDP-wrapped)
+    views."""
 
     def __init__(self, plan: ExperimentPlan, ep: int, to_do: str, ctx: DistContext,
                  previous: Mapping[str, str] | None) -> None:
@@ -143,8 +145,9 @@ def _batches(chunk: Chunk, batch_size: int, max_len: int, ctx: DistContext):
     return (collate(g, chunk.features, chunk.labels) for g in groups), len(groups)
 
 
-def _validate(plan: ExperimentPlan, ep: int, ctx: DistContext, previous: Mapping[str, str],
-              cache: LabelCache, exp: str) -> dict[str, tuple[float, float]]:
+def _validate(plan: ExperimentPlan, ep: int, ctx: DistContext,
+              previous: Mapping[str, str], cache: LabelCache,
+              exp: str) -> dict[str, tuple[float, float]]:
     out = {}
     for valid_data in plan.valid_with:
         spec = plan.datasets[valid_data]
@@ -210,7 +213,8 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                          for n in names}
                 max_len = _epoch_value(plan.max_seq_length_train[ep], chunk_index)
                 chunk_index += 1
-                if os.path.exists(info) and all(os.path.exists(p) for p in ckpts.values()):
+                if os.path.exists(info) and all(os.path.exists(p)
+                                                for p in ckpts.values()):
                     previous = ckpts
                     tr_infos.append(read_info(info))
                     continue
@@ -227,8 +231,8 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                     optimizers=list(nets.optimizers.values()),
                     desc=f"train ep{ep} ck{ck}",
                 )
-                logger.info("epoch %d chunk %d: loss %.3f err %.3f, %.0f frames/s", ep, ck,
-                            stats.loss, stats.err, stats.frames_per_second)
+                logger.info("epoch %d chunk %d: loss %.3f err %.3f, %.0f frames/s",
+                            ep, ck, stats.loss, stats.err, stats.frames_per_second)
                 if ctx.is_main:
                     nets.save(ckpts, {k: v[ep] for k, v in lrs.items()})
                     write_info(info, stats.loss, stats.err, stats.seconds,
@@ -242,14 +246,15 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
         if prev_valid_err is not None and valid_err is not None:
             for arch in plan.archs:
                 if arch.auto_anneal:
-                    lrs[arch.name] = newbob(lrs[arch.name], ep, prev_valid_err, valid_err,
-                                            arch.improvement_threshold,
+                    lrs[arch.name] = newbob(lrs[arch.name], ep, prev_valid_err,
+                                            valid_err, arch.improvement_threshold,
                                             arch.halving_factor)
         prev_valid_err = valid_err if valid_err is not None else prev_valid_err
         seconds = sum(i.get("elapsed_time_chunk", 0.0) for i in tr_infos) or \
             (time.time() - epoch_start)
-        line = format_res_line(ep, plan.n_epochs, plan.train_with, tr_loss, tr_err, valid,
-                               {a.section: lrs[a.name][ep] for a in plan.archs}, seconds)
+        line = format_res_line(ep, plan.n_epochs, plan.train_with, tr_loss, tr_err,
+                               valid, {a.section: lrs[a.name][ep] for a in plan.archs},
+                               seconds)
         res_lines.append(line)
         if ctx.is_main:
             atomic_write_text(res_path, "\n".join(res_lines) + "\n")

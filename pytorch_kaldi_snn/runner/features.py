@@ -1,4 +1,5 @@
-"""Features: ``fea_lst`` through kaldiio and the common ``fea_opts`` Kaldi pipes in Python.
+"""Features: ``fea_lst`` through kaldiio and the common ``fea_opts`` Kaldi pipes
+in Python.
 
 A PyTorch-Kaldi dataset names its features as ``fea_lst`` (an scp or ark) plus
 ``fea_opts``, a Kaldi command pipe such as::
@@ -15,12 +16,12 @@ utterance by pure functions:
       --norm-vars else x - mu
 
 - ``add-deltas`` (``--delta-order``, ``--delta-window`` N): order-k coefficients are the
-  k-fold convolution of the kernel ``n / (2 sum_{m=1..N} m^2)``, n = -N..N, applied to the
-  static features with frame indices clamped to the utterance, as Kaldi does.
+  k-fold convolution of the kernel ``n / (2 sum_{m=1..N} m^2)``, n = -N..N, applied to
+  the static features with frame indices clamped to the utterance, as Kaldi does.
 - ``splice-feats`` / ``cw_left``/``cw_right``: frame t becomes the concatenation of
-  frames t-L..t+R (indices clamped). Upstream PyTorch-Kaldi builds its context window over
-  a whole chunk and drops the first L and last R frames of the chunk; we splice within each
-  utterance so lengths and labels stay aligned.
+  frames t-L..t+R (indices clamped). Upstream PyTorch-Kaldi builds its context window
+  over a whole chunk and drops the first L and last R frames of the chunk; we splice
+  within each utterance so lengths and labels stay aligned.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def apply_cmvn(x: np.ndarray, stats: np.ndarray, norm_vars: bool = False,
     stats = np.asarray(stats, dtype=np.float64)
     dim = x.shape[1]
     if stats.shape != (2, dim + 1):
-        raise DataError(f"cmvn stats of shape {stats.shape} do not fit {dim}-dim features")
+        raise DataError(f"cmvn stats of shape {stats.shape} do not fit {dim}-dim "
+                        "features")
     count = stats[0, dim]
     if count < 1.0:
         raise DataError("cmvn stats with a count below 1")
@@ -141,7 +143,8 @@ def apply_cmvn(x: np.ndarray, stats: np.ndarray, norm_vars: bool = False,
 
 
 def delta_kernels(order: int, window: int) -> list[np.ndarray]:
-    """Kaldi's DeltaFeatures scales: kernel k is the k-fold convolution of the delta filter.
+    """Kaldi's DeltaFeatures scales: kernel k is the k-fold convolution of the delta
+    filter.
 
     >>> [k.tolist() for k in delta_kernels(1, 1)]
     [[1.0], [-0.5, 0.0, 0.5]]
@@ -171,7 +174,8 @@ def add_deltas(x: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
 
 
 def splice(x: np.ndarray, left: int, right: int) -> np.ndarray:
-    """Concatenate frames t-left..t+right for every t (clamped) -> ``[T, D*(L+R+1)]``."""
+    """Concatenate frames t-left..t+right for every t (clamped) ->
+    ``[T, D*(L+R+1)]``."""
     if left == 0 and right == 0:
         return x
     t_len = x.shape[0]
@@ -185,8 +189,8 @@ def _int_opt(step: PipeStep, name: str, default: int, section: str, key: str) ->
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{step.command} --{name} must be an integer", section=section,
-                          key=key, value=value) from None
+        raise ConfigError(f"{step.command} --{name} must be an integer",
+                          section=section, key=key, value=value) from None
 
 
 @dataclass
@@ -218,8 +222,8 @@ class FeaturePipeline:
     def _cmvn_step(self, i: int, step: PipeStep, utt: str, x: np.ndarray) -> np.ndarray:
         stats_spec = next((a for a in step.args if a not in ("ark:-", "-")), None)
         if stats_spec is None:
-            raise ConfigError("apply-cmvn needs a stats rspecifier", section=self.section,
-                              key=self.key)
+            raise ConfigError("apply-cmvn needs a stats rspecifier",
+                              section=self.section, key=self.key)
         if i not in self._cmvn:
             self._cmvn[i] = read_table(stats_spec)
             spk = step.options.get("utt2spk")
@@ -228,7 +232,8 @@ class FeaturePipeline:
         try:
             stats = self._cmvn[i][key]
         except KeyError:
-            raise DataError(f"{stats_spec}: no cmvn stats for {key!r} (utterance {utt})")
+            raise DataError(f"{stats_spec}: no cmvn stats for {key!r} "
+                            f"(utterance {utt})")
         return apply_cmvn(
             x, stats,
             norm_vars=_bool_opt(step.options.get("norm-vars", "false")),

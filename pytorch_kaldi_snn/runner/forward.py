@@ -1,6 +1,8 @@
-"""Forward pass: pseudo log-likelihoods for the decoder, one ``[T, C]`` matrix per utterance.
+"""Forward pass: pseudo log-likelihoods for the decoder, one ``[T, C]`` matrix per
+utterance.
 
-For the output ``o`` named in ``[forward] forward_out`` (log-posteriors of the network)::
+For the output ``o`` named in ``[forward] forward_out`` (log-posteriors of the
+network)::
 
     ll[t, c] = o[t, c] - log_prior[c]      if normalize_posteriors
     ll[t, c] = o[t, c]                     otherwise

@@ -1,9 +1,11 @@
-"""Decoding through real Kaldi: PyTorch-Kaldi's ``decode_dnn.sh`` call, as upstream makes it.
+"""Decoding through real Kaldi: PyTorch-Kaldi's ``decode_dnn.sh`` call, as upstream
+makes it.
 
-Used when ``KALDI_ROOT`` is set and ``[decoding] decoding_script_folder/decoding_script``
-exists. The runner writes ``<out_folder>/decoding_<data>_<out>.conf`` (a ``[decoding]``
-section: every key of the cfg's ``[decoding]`` plus ``alidir``, ``data`` and ``graphdir``
-from the forward dataset's ``lab``) and runs::
+Used when ``KALDI_ROOT`` is set and
+``[decoding] decoding_script_folder/decoding_script`` exists. The runner writes
+``<out_folder>/decoding_<data>_<out>.conf`` (a ``[decoding]`` section: every key of the
+cfg's ``[decoding]`` plus ``alidir``, ``data`` and ``graphdir`` from the forward
+dataset's ``lab``) and runs::
 
     <cmd><folder>/<script> <conf> <out_folder>/decode_<data>_<out> "<ark glob>"
 
@@ -62,7 +64,8 @@ def best_wer(decode_dir: str) -> tuple[str, float] | None:
                     continue
                 err = float(fields[4])
                 if best is None or err < best[1]:
-                    parts = [" ".join(p.split()) for p in line.split("|")[2:] if p.strip()]
+                    parts = [" ".join(p.split()) for p in line.split("|")[2:]
+                             if p.strip()]
                     text = " | ".join([f"%WER {err}", *parts, path])
                     best = (text, err)
     return best

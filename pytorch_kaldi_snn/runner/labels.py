@@ -1,4 +1,5 @@
-"""Labels: ``lab_folder`` + ``lab_opts`` (``ali-to-pdf``, ``ali-to-phones --per-frame``).
+"""Labels: ``lab_folder`` + ``lab_opts`` (``ali-to-pdf``,
+``ali-to-phones --per-frame``).
 
 The alignments (``ali.*.gz`` plus the model of an exp dir) are read by the Kaldi readers
 of :mod:`pytorch_kaldi_snn.kaldi`; this module only parses the command and dispatches:
@@ -7,8 +8,8 @@ of :mod:`pytorch_kaldi_snn.kaldi`; this module only parses the command and dispa
 - ``ali-to-phones --per-frame=true``  -> per-frame phone ids (the form upstream uses for
   a monophone label stream ``lab_mono``)
 
-Class priors for the forward pass are label counts (``lab_count_file=auto``: counted from
-the training alignments) or a Kaldi text vector file ``[ c0 c1 ... ]``::
+Class priors for the forward pass are label counts (``lab_count_file=auto``: counted
+from the training alignments) or a Kaldi text vector file ``[ c0 c1 ... ]``::
 
     log_prior[c] = log(count[c] / sum_c count[c])
 """
@@ -98,7 +99,8 @@ def read_labels(lab_folder: str, lab_opts: str, *, section: str = "dataset",
     name = "ali_to_pdf" if kind == "pdf" else "ali_to_phones_per_frame"
     reader = _find_reader(name)
     if reader is None:
-        raise DataError(f"{lab_folder}: no alignment reader pytorch_kaldi_snn.kaldi.{name}"
+        raise DataError(f"{lab_folder}: no alignment reader "
+                        f"pytorch_kaldi_snn.kaldi.{name}"
                         " (is the Kaldi stack installed?)")
     table = reader(lab_folder)
     return {utt: np.asarray(v, dtype=np.int64) for utt, v in dict(table).items()}

@@ -20,7 +20,8 @@ label stream; ``m`` the mask of real frames, ``|m|`` their number)::
 
 ``loss_final`` and ``err_final`` must be defined: the runner optimises and reports them.
 
->>> p = parse_model("h=compute(net,fea)\\nloss_final=cost_nll(h,lab)\\nerr_final=cost_err(h,lab)")
+>>> p = parse_model("h=compute(net,fea)\\nloss_final=cost_nll(h,lab)"
+...                 "\\nerr_final=cost_err(h,lab)")
 >>> [s.op for s in p.statements]
 ['compute', 'cost_nll', 'cost_err']
 """
@@ -54,7 +55,8 @@ _STATEMENT = re.compile(r"^([A-Za-z_][\w.-]*)\s*=\s*([A-Za-z_]\w*)\s*\((.*)\)$")
 
 @dataclass(frozen=True)
 class Statement:
-    """``out=op(arg1,arg2)``; ``line`` is the 1-based line inside the ``model`` value."""
+    """``out=op(arg1,arg2)``; ``line`` is the 1-based line inside the ``model``
+    value."""
 
     out: str
     op: str
@@ -113,8 +115,8 @@ class ModelProgram:
               fea_dims: Mapping[str, int] | None = None) -> dict[str, nn.Module]:
         """Call ``make_arch(arch_name, inp_dim)`` in program order.
 
-        ``inp_dim`` is the feature dim, an earlier architecture's ``out_dim``, the sum of
-        both dims for ``concatenate``, and the dim of x for element-wise operations.
+        ``inp_dim`` is the feature dim, an earlier architecture's ``out_dim``, the sum
+        of both dims for ``concatenate``, and the dim of x for element-wise operations.
         """
         dims: dict[str, int] = dict(self.fea_dims if fea_dims is None else fea_dims)
         nets: dict[str, nn.Module] = {}

@@ -2,9 +2,9 @@
 
 Every cfg error is raised by ``load_config`` before anything is written (no checkpoint,
 no res.res). After training, each ``forward_with`` dataset is forwarded; outputs with
-``require_decoding`` are decoded and scored by :mod:`pytorch_kaldi_snn.kaldi` and the best
-``%WER`` line is appended to ``res.res`` and printed. A Table-1 style row is written to
-``<out_folder>/table1.{json,md}``::
+``require_decoding`` are decoded and scored by :mod:`pytorch_kaldi_snn.kaldi` and the
+best ``%WER`` line is appended to ``res.res`` and printed. A Table-1 style row is
+written to ``<out_folder>/table1.{json,md}``::
 
     accuracy = 100 - %WER (or 100 - 100 * frame error when nothing was decoded)
 """
@@ -40,7 +40,8 @@ def _final_checkpoints(plan: ExperimentPlan) -> dict[str, str]:
              for n in used_archs(plan)}
     missing = [p for p in final.values() if not os.path.exists(p)]
     if missing:
-        raise DataError(f"{missing[0]}: no final checkpoint; run the training stage first")
+        raise DataError(f"{missing[0]}: no final checkpoint; run the training stage "
+                        "first")
     return final
 
 
@@ -88,7 +89,8 @@ def write_table1(plan: ExperimentPlan, rows: list[dict]) -> None:
             "mults_vs_lstm", "mults_vs_gru", "accuracy_from"]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in rows]
-    atomic_write_text(os.path.join(plan.out_folder, "table1.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(plan.out_folder, "table1.md"),
+                      "\n".join(lines) + "\n")
 
 
 def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,

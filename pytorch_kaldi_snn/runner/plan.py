@@ -7,11 +7,11 @@ decoding never touch cfg strings. Tests build plans directly.
 The ``[model]`` program is anything with this interface (:class:`ModelProgram`):
 
 - ``build(make_arch) -> dict[arch_name, nn.Module]``: calls ``make_arch(arch_name,
-  inp_dim)`` for each architecture in program order (``inp_dim`` from the feature dims or
-  the previous architectures' ``out_dim``);
+  inp_dim)`` for each architecture in program order (``inp_dim`` from the feature dims
+  or the previous architectures' ``out_dim``);
 - ``run(nets, features, labels, mask) -> dict[name, Tensor]``: executes the program on a
-  batch (``features[fea_name]`` ``[T, B, F]``, ``labels[lab_name]`` ``[T, B]`` int64 with
-  -1 on padding, ``mask`` ``[T, B]`` bool); costs use the real frames only;
+  batch (``features[fea_name]`` ``[T, B, F]``, ``labels[lab_name]`` ``[T, B]`` int64
+  with -1 on padding, ``mask`` ``[T, B]`` bool); costs use the real frames only;
 - ``loss_final`` and ``err_final``: the names of the outputs to optimise and report.
 """
 
@@ -46,9 +46,9 @@ class ModelProgram(Protocol):
 class ArchPlan:
     """One ``[architectureN]`` section.
 
-    ``options_for(epoch, to_do)`` returns the mapping handed to ``cls(options, inp_dim)``
-    for that epoch (per-epoch ``*_drop`` schedules resolved, ``use_cuda`` and ``to_do``
-    set). ``lr`` holds one learning rate per epoch.
+    ``options_for(epoch, to_do)`` returns the mapping handed to
+    ``cls(options, inp_dim)`` for that epoch (per-epoch ``*_drop`` schedules resolved,
+    ``use_cuda`` and ``to_do`` set). ``lr`` holds one learning rate per epoch.
     """
 
     section: str
@@ -109,7 +109,8 @@ class ExperimentPlan:
 
 def _layer_schedules(value: str, n_epochs: int, epoch: int, key: str,
                      section: str) -> str:
-    """A ``*_drop`` value: comma-separated per-layer schedules -> this epoch's values."""
+    """A ``*_drop`` value: comma-separated per-layer schedules -> this epoch's
+    values."""
     from pytorch_kaldi_snn.runner.config import schedule
 
     return ",".join(

@@ -40,7 +40,8 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
         name = name.strip().strip("@")
         if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             raise ConfigError("malformed --set", value=str(item),
-                              allowed="NAME=VALUE with NAME upper case, e.g. OUT_FOLDER=exp/x")
+                              allowed="NAME=VALUE with NAME upper case, "
+                              "e.g. OUT_FOLDER=exp/x")
         out[name] = value
     return out
 

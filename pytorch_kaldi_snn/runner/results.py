@@ -8,7 +8,8 @@ lr_architecture1=0.001 time(s)=12
 Newbob (upstream run_exp.py): after epoch e (not the last), with mean validation errors
 ``E_prev`` and ``E``, if ``(E_prev - E) / E < improvement_threshold`` then the learning
 rate of every later epoch becomes ``lr[e] * halving_factor``. It applies only to
-architectures whose ``arch_lr`` is a single value (a ``|`` schedule is followed as given).
+architectures whose ``arch_lr`` is a single value (a ``|`` schedule is followed as
+given).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ lr_architecture1=0.001 time(s)=3"
 
 
 def parse_res_line(line: str) -> dict | None:
-    """The fields of a training line of ``res.res`` (None for other lines, e.g. %WER)."""
+    """The fields of a training line of ``res.res`` (None for other lines, e.g.
+    %WER)."""
     m = RES_LINE.match(line.strip())
     if not m:
         return None

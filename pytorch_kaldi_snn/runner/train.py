@@ -7,9 +7,9 @@ those frames misclassified; the pass reports frame-weighted means::
     L = sum_b n_b * loss_b / sum_b n_b,     E = sum_b n_b * err_b / sum_b n_b
 
 In training each batch does ``zero_grad -> loss.backward() -> step`` on every optimizer.
-Under DistributedDataParallel each rank takes batches ``rank, rank + W, ...`` (trimmed to
-the same count on all ranks so collective calls pair up) and the totals are summed over
-ranks, so every rank reports the same numbers.
+Under DistributedDataParallel each rank takes batches ``rank, rank + W, ...`` (trimmed
+to the same count on all ranks so collective calls pair up) and the totals are summed
+over ranks, so every rank reports the same numbers.
 """
 
 from __future__ import annotations
