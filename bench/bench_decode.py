@@ -21,7 +21,8 @@ from pathlib import Path
 def main(argv=None) -> int:
     """Run the benchmark; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="small", help="corpus size (tiny, small, large)")
+    parser.add_argument("--size", default="small",
+                        help="corpus size (tiny, small, large)")
     parser.add_argument("--nj", type=int, default=2, help="worker processes")
     parser.add_argument("--work", help="work folder (default: a temporary one)")
     parser.add_argument("--max-utts", type=int, default=0,

@@ -49,7 +49,8 @@ def _models(args) -> dict[str, Callable]:
     }
     for kind in args.kinds.split(","):
         stack = SNNStack(args.input, sizes, kind,
-                         lambda: MultiBitSpike(args.bits, args.k), dropout=[args.dropout] * 2)
+                         lambda: MultiBitSpike(args.bits, args.k),
+                         dropout=[args.dropout] * 2)
         stack.train()
         models[f"SNN {kind} (fast)"] = stack
         if args.reference:

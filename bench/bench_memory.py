@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|")
     for r in rows:
         ratio = f"{step[r['model']] / gru:.2f}" if gru else "n/a"
-        print(f"| {r['model']} | {r['peak_mib']:.0f} | {step[r['model']]:.0f} | {ratio} |")
+        print(f"| {r['model']} | {r['peak_mib']:.0f} | "
+              f"{step[r['model']]:.0f} | {ratio} |")
     return 0
 
 

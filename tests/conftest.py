@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny demo corpus, aligned and with graphs, built once per session."""
+"""Shared fixtures: the tiny demo corpus, aligned and with graphs, built once per
+session."""
 
 from __future__ import annotations
 

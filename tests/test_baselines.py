@@ -57,7 +57,8 @@ def test_recurrent_shapes_and_reload(cls, prefix, over):
 
 
 def test_lstm_is_causal_in_eval():
-    """A unidirectional stack: frames after t cannot change output t (padding is safe)."""
+    """A unidirectional stack: frames after t cannot change output t (padding is
+    safe)."""
     torch.manual_seed(0)
     net = LSTM(_section("lstm", use_batchnorm="True,True", drop="0.1,0.1"), 4).eval()
     x = torch.randn(9, 2, 4)

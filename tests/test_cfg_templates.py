@@ -147,7 +147,8 @@ def test_all_templates_and_sweeps_exist():
 def test_package_tables_agree_with_upstream_expectations():
     up = _upstream()
     for kind in ("exp", "dataset", "data_use", "batches", "forward", "model"):
-        assert {k: v for k, v in cfg_protos.GLOBAL[kind].items() if v != "path"} == up[kind]
+        assert {k: v for k, v in cfg_protos.GLOBAL[kind].items()
+                if v != "path"} == up[kind]
     arch = {k: v for k, v in cfg_protos.GLOBAL["architecture"].items() if v != "path"}
     assert arch == up["architecture"]
     for name in ("LSTM", "GRU", "MLP"):
@@ -161,7 +162,8 @@ def test_template_tokens_are_known_and_render(path: Path):
     text = path.read_text()
     assert set(tokens(text)) <= KNOWN_TOKENS, set(tokens(text)) - KNOWN_TOKENS
     rendered = _render(path)
-    assert "@" not in "".join(l for l in rendered.splitlines() if not l.startswith("#"))
+    assert "@" not in "".join(ln for ln in rendered.splitlines()
+                              if not ln.startswith("#"))
 
 
 @pytest.mark.parametrize("path", TEMPLATES + SWEEPS, ids=lambda p: p.stem)

@@ -72,7 +72,8 @@ def test_run_exp_shim_exits_nonzero(tmp_path):
 
     repo = HERE.parents[1]
     proc = subprocess.run(
-        [sys.executable, str(repo / "run_exp.py"), str(HERE / "model_unknown_arch.cfg")],
+        [sys.executable, str(repo / "run_exp.py"),
+         str(HERE / "model_unknown_arch.cfg")],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode != 0

@@ -1,4 +1,5 @@
-"""load_config on a valid cfg: typed values, overrides, schedules, curriculum, protos."""
+"""load_config on a valid cfg: typed values, overrides, schedules, curriculum,
+protos."""
 
 from __future__ import annotations
 
@@ -176,7 +177,8 @@ def test_counts_file_instead_of_a_label(tmp_path):
     counts.write_text("[ 1 2 3 ]\n")
     path = tmp_path / "c.cfg"
     path.write_text(BASE.read_text().replace(
-        "normalize_with_counts_from = lab_cd", f"normalize_with_counts_from = {counts}"))
+        "normalize_with_counts_from = lab_cd",
+        f"normalize_with_counts_from = {counts}"))
     assert load_config(str(path)).forward.normalize_with_counts_from == str(counts)
     path.write_text(BASE.read_text().replace(
         "normalize_with_counts_from = lab_cd", "normalize_with_counts_from = lab_x"))

@@ -142,6 +142,7 @@ def test_syntax_errors(text, match):
 
 
 def test_build_without_feature_dims_is_a_clear_error():
-    prog = parse_model("h=compute(a,x)\nloss_final=cost_nll(h,l)\nerr_final=cost_err(h,l)")
+    prog = parse_model("h=compute(a,x)\nloss_final=cost_nll(h,l)\n"
+                       "err_final=cost_err(h,l)")
     with pytest.raises(ConfigError, match="dimension of 'x' is unknown"):
         prog.build(lambda name, dim: Seq(dim, 2))

@@ -45,12 +45,15 @@ def test_prepare_librispeech(fake_libri, tmp_path):
             for w in words.split():
                 want += list(lex[w]) if w in lex else ["SPN"]
             assert phones[utt].split() == want + ["SIL"]
-            assert lm[utt].split() == [w if w in lex else "<UNK>" for w in words.split()]
+            assert lm[utt].split() == [w if w in lex else "<UNK>"
+                                       for w in words.split()]
         wavs = _table(d / "wav.scp")
-        assert all(Path(p).suffix == ".wav" and Path(p).is_file() for p in wavs.values())
+        assert all(Path(p).suffix == ".wav" and Path(p).is_file()
+                   for p in wavs.values())
     assert any(oov in t for t in _table(data / "train_clean_100" / "text").values())
     d = data / "local" / "dict"
-    entries = dict(ln.split(" ", 1) for ln in (d / "lexicon.txt").read_text().splitlines())
+    entries = dict(ln.split(" ", 1)
+                   for ln in (d / "lexicon.txt").read_text().splitlines())
     assert entries["<UNK>"] == "SPN" and entries["!SIL"] == "SIL"
     assert (d / "silence_phones.txt").read_text().split() == ["SIL", "SPN"]
     assert "SIL" not in (d / "nonsilence_phones.txt").read_text().split()

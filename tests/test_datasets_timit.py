@@ -50,7 +50,8 @@ def test_prepare_timit_splits_and_transcripts(fake_timit, tmp_path, phone_set):
     assert _table(data / "train" / "text")[utt].split() == want
     # Timings: sample ranges / 160 = 10 ms frames.
     first = (fake_timit / "TRAIN" / "DR1" / spk / f"{stem}.PHN").read_text().split()
-    row = next(ln for ln in (data / "train" / "phone_times.txt").read_text().splitlines()
+    row = next(ln
+               for ln in (data / "train" / "phone_times.txt").read_text().splitlines()
                if ln.startswith(utt))
     assert row.split()[1:3] == [str(int(first[0]) // 160), str(int(first[1]) // 160)]
     lexicon = (data / "local" / "dict" / "lexicon.txt").read_text().splitlines()

@@ -22,8 +22,9 @@ KINDS = ["traditional", "v1", "v2"]
 def _pair(kind, n_bits, *, bn=True, dropout=0.0, learn_decay=False, dtype=torch.float64,
           k=2, seed=0):
     torch.manual_seed(seed)
-    layer = SpikingLayer(5, 7, kind, MultiBitSpike(n_bits, min(k, 2**n_bits - 1) if n_bits else 0,
-                                                   momentum=0.3, init_range=1.5),
+    layer = SpikingLayer(5, 7, kind,
+                         MultiBitSpike(n_bits, min(k, 2**n_bits - 1) if n_bits else 0,
+                                       momentum=0.3, init_range=1.5),
                          use_batchnorm=bn, dropout=dropout, alpha=0.95, beta=0.8,
                          learn_decay=learn_decay).to(dtype)
     if kind == "v2":
@@ -156,7 +157,8 @@ def test_workspace_never_hands_out_a_buffer_in_use():
     view.fill_(2.0)
     assert torch.all(b == 1.0)
     del view
-    c = ws.take((20,), torch.float32, torch.device("cpu"))  # the first one is free again
+    # the first one is free again
+    c = ws.take((20,), torch.float32, torch.device("cpu"))
     assert ws.pooled_bytes == 2 * 20 * 4 and c.shape == (20,)
     d = ws.take((20,), torch.float32, torch.device("cpu"))  # beyond per_key: plain
     assert ws.pooled_bytes == 2 * 20 * 4 and d.shape == (20,)

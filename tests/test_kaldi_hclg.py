@@ -244,7 +244,8 @@ def test_bad_input_is_located_and_writes_nothing(hclg_exp, tmp_path):
         mono.ali_to_pdf(broken)
 
     (tmp_path / "other").mkdir()
-    shutil.copyfile(exp / "mono" / "final.mdl.pkl", tmp_path / "other" / "final.mdl.pkl")
+    shutil.copyfile(exp / "mono" / "final.mdl.pkl",
+                    tmp_path / "other" / "final.mdl.pkl")
     text = (tmp_path / "other" / "final.mdl.pkl").read_bytes()
     (tmp_path / "other" / "final.mdl.pkl").write_bytes(text[:100])
     with pytest.raises(DataError, match="final.mdl.pkl"):

@@ -1,4 +1,5 @@
-"""gradcheck (float64) of whole spiking layers on their continuous (full-precision) path.
+"""gradcheck (float64) of whole spiking layers on their continuous (full-precision)
+path.
 
 With ``n_bits=None`` the spike is relu, so every operation of the sequence is
 differentiable almost everywhere and autograd must agree with finite differences

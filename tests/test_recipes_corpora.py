@@ -88,7 +88,8 @@ def test_timit_pip_route_end_to_end(tiny_corpus, tmp_path):
     assert re.search(r"^%WER [0-9.]+ \[", res, re.MULTILINE)
     assert (exp / "v2" / "table1.md").is_file()
     cfg = _load(exp / "v2" / "exp.cfg")
-    assert cfg.datasets["TIMIT_tr"].fea[0].fea_lst == f"{exp}/data/train_fbank/feats.scp"
+    assert (cfg.datasets["TIMIT_tr"].fea[0].fea_lst
+            == f"{exp}/data/train_fbank/feats.scp")
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The demo recipe (recipes/demo/run.sh): options, and one whole run on the tiny corpus."""
+"""The demo recipe (recipes/demo/run.sh): options, and one whole run on the tiny
+corpus."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ def _exp(root: Path, name: str, per: float, wer: float | None, zero: float,
         (d / "decode_word" / "best_wer").write_text(
             f"%WER {wer:.2f} [ 3 / 10, 0 ins, 0 del, 3 sub ] {d}/decode_word/wer_8_0\n")
     (d / "table1.json").write_text(json.dumps([{
-        "zero_outputs_pct": zero, "mults_vs_lstm": mults, "mults_vs_gru": mults * 1.3}]))
+        "zero_outputs_pct": zero, "mults_vs_lstm": mults,
+        "mults_vs_gru": mults * 1.3}]))
     (d / "table1.md").write_text("| model | accuracy |\n|---|---|\n| x | 1 |\n")
 
 
@@ -64,7 +65,8 @@ def test_precision_sweep_sorted_with_full_precision_last(tmp_path, capsys):
         _exp(tmp_path, f"v2_b{bits}_seed1", per, per + 10, 60.0, 0.2)
     assert reports.main([str(tmp_path), "--archs", "v2", "--sweep", "4,0,1,6"]) == 0
     rows = list(csv.DictReader((tmp_path / "results" / "sweep.csv").open()))
-    assert [r["model"] for r in rows] == ["SNN v2, 1-bit spikes", "SNN v2, 4-bit spikes",
+    assert [r["model"] for r in rows] == ["SNN v2, 1-bit spikes",
+                                          "SNN v2, 4-bit spikes",
                                           "SNN v2, full precision"]  # 6: not run
     assert [float(r["per"]) for r in rows] == [45.0, 28.0, 25.0]
     assert (tmp_path / "results" / "precision_sweep.png").stat().st_size > 0

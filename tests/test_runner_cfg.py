@@ -67,7 +67,8 @@ def test_demo_template_trains_and_forwards(template, synth_data, tmp_path, monke
     assert lines[-1]["loss"] < lines[0]["loss"]
     assert lines[-1]["valid"]["demo_dev"][1] < lines[0]["valid"]["demo_dev"][1] + 0.05
     exp = os.path.join(out, "exp_files")
-    assert os.path.exists(os.path.join(exp, "train_demo_train_ep2_ck0_architecture1.pkl"))
+    assert os.path.exists(
+        os.path.join(exp, "train_demo_train_ep2_ck0_architecture1.pkl"))
     assert os.path.exists(
         os.path.join(exp, "forward_demo_test_ep2_ck0_out_dnn2_to_decode.ark"))
     assert os.path.exists(os.path.join(out, "table1.md"))

@@ -19,7 +19,8 @@ PER_BOUND = 90.0
 
 @pytest.fixture(scope="module")
 def tiny_demo(tiny_aligned, tmp_path_factory):
-    """conftest's aligned tiny corpus plus test-set alignments (the DEMO cfgs' labels)."""
+    """conftest's aligned tiny corpus plus test-set alignments (the DEMO cfgs'
+    labels)."""
     from pytorch_kaldi_snn import kaldi
 
     data, exp = tiny_aligned["data"], tiny_aligned["exp"]

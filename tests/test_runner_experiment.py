@@ -47,8 +47,9 @@ def test_training_learns_and_writes_pytorch_kaldi_files(synth_root, tmp_path,
     exp = os.path.join(out, "exp_files")
     for ck in (0, 1):
         for arch in ("architecture1", "architecture2"):
-            ckpt = torch.load(os.path.join(exp, f"train_synth_train_ep3_ck{ck}_{arch}.pkl"),
-                              weights_only=False)
+            ckpt = torch.load(
+                os.path.join(exp, f"train_synth_train_ep3_ck{ck}_{arch}.pkl"),
+                weights_only=False)
             assert {"model_par", "optimizer_par"} <= set(ckpt)
         assert os.path.exists(os.path.join(exp, f"train_synth_train_ep3_ck{ck}.info"))
     assert not [f for f in os.listdir(exp) if f.startswith(".tmp_")]
@@ -64,7 +65,8 @@ def test_training_learns_and_writes_pytorch_kaldi_files(synth_root, tmp_path,
     for utt, m in mats.items():
         assert m.shape == (scp[utt].shape[0], N_CLASSES)
         # log-posterior minus log-prior: softmax of the rows recovers the posteriors'
-        # argmax only up to the prior shift, but the values are finite and not normalised
+        # argmax only up to the prior shift, but the values are finite and not
+        # normalised
         assert np.isfinite(m).all()
         assert not np.allclose(np.exp(m).sum(1), 1.0)
 
@@ -120,7 +122,8 @@ def test_run_plan_writes_table1_and_forward_stage_needs_training(synth_root, tmp
 
 
 def test_pretrain_file_and_freeze(synth_root, tmp_path, monkeypatch):
-    """arch_pretrain_file loads weights before the first chunk; arch_freeze keeps them."""
+    """arch_pretrain_file loads weights before the first chunk; arch_freeze keeps
+    them."""
     install_label_reader(monkeypatch)
     first = str(tmp_path / "first")
     final = train_experiment(make_plan(synth_root, first, n_epochs=1), DistContext())

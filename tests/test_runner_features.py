@@ -1,5 +1,5 @@
-"""fea_opts pipes in Python against kaldi-native-fbank (Kaldi's arithmetic), scp/ark I/O,
-sentence splitting and batching."""
+"""fea_opts pipes in Python against kaldi-native-fbank (Kaldi's arithmetic), scp/ark
+I/O, sentence splitting and batching."""
 
 from __future__ import annotations
 
@@ -45,9 +45,11 @@ def _write_data(tmp_path):
                      scp=str(tmp_path / "feats.scp"))
     stats = {}
     for s in range(2):
-        frames = np.concatenate([v for k, v in feats.items() if k.startswith(f"spk{s}")])
+        frames = np.concatenate([v for k, v in feats.items()
+                                 if k.startswith(f"spk{s}")])
         st = np.zeros((2, 5))
-        st[0, :4], st[0, 4], st[1, :4] = frames.sum(0), len(frames), (frames ** 2).sum(0)
+        st[0, :4], st[0, 4], st[1, :4] = (frames.sum(0), len(frames),
+                                          (frames ** 2).sum(0))
         stats[f"spk{s}"] = st
     kaldiio.save_ark(str(tmp_path / "cmvn.ark"), stats, scp=str(tmp_path / "cmvn.scp"))
     (tmp_path / "utt2spk").write_text("".join(f"{k} {k.split('_')[0]}\n"

@@ -1,5 +1,5 @@
-"""A training process killed with SIGKILL mid-run, then started again, ends with the same
-weights and res.res as an uninterrupted run."""
+"""A training process killed with SIGKILL mid-run, then started again, ends with the
+same weights and res.res as an uninterrupted run."""
 
 from __future__ import annotations
 

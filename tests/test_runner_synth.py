@@ -79,7 +79,8 @@ def dataset(root: str, split: str, n_chunks: int = 1) -> DatasetSpec:
 
 class ChainProgram:
     """``out_dnn1=compute(architecture1,mfcc)``, ``out_dnn2=compute(architecture2,
-    out_dnn1)``, ``loss_final=cost_nll(out_dnn2,lab_cd)``, ``err_final=cost_err(...)``."""
+    out_dnn1)``, ``loss_final=cost_nll(out_dnn2,lab_cd)``,
+    ``err_final=cost_err(...)``."""
 
     loss_final = "loss_final"
     err_final = "err_final"

@@ -2,14 +2,16 @@
 """Write the Fig. 5 sweep cfgs (cfg/sweeps/) from the v2 template cfg/TIMIT_SNN_v2.cfg.
 
 Output precision N in {1, ..., 6, full} times width in {1x, 1.5x, 2x, 3x} of the
-paper's 550 units per layer: 28 cfgs named ``TIMIT_SNN_v2_b<N|full>_w<1x|1p5x|2x|3x>.cfg``.
+paper's 550 units per layer: 28 cfgs named
+``TIMIT_SNN_v2_b<N|full>_w<1x|1p5x|2x|3x>.cfg``.
 Full precision is ``snn_n_bits = 0``. The sweeps use threshold k = 0 (gamma = 0: every
 positive level is emitted), as the authors' released sweep cfgs do, because the paper's
 gamma = b/16 needs k = 2^N / 16, which is not an integer below 4 bits.
 Everything else (tokens included) is the template's.
 
     python tools/make_sweeps.py            # (re)write cfg/sweeps/
-    python tools/make_sweeps.py --check    # exit 1 if cfg/sweeps/ differs from this output
+    python tools/make_sweeps.py --check    # exit 1 if cfg/sweeps/ differs from
+                                           # this output
 """
 
 from __future__ import annotations
