@@ -212,3 +212,30 @@ def test_cstep_disabled_selects_the_torch_loop():
             y_torch = fast_train.fused_run(fast, x)
         y_default = fast_train.fused_run(fast, x)
     torch.testing.assert_close(y_default, y_torch, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_takes_the_c_recurrences_when_built(kind, monkeypatch):
+    """Guards the speed: dropout, learned decays, BN and float32 must not push the
+    default training path off the C kernels (a silent fallback still passes the
+    accuracy tests)."""
+    from pytorch_kaldi_snn.nn import cstep
+
+    kern = cstep.fused(torch.float32)
+    if kern is None:
+        pytest.skip("no C compiler: only the torch loop exists here")
+    calls = {"forward": 0, "backward": 0}
+    for name in calls:
+        original = getattr(cstep.Fused, name)
+
+        def counting(self, *args, _name=name, _original=original):
+            calls[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(cstep.Fused, name, counting)
+    _, fast = _pair(kind, 6, dropout=0.2, learn_decay=True, dtype=torch.float32)
+    fast.train()
+    x = torch.randn(7, 3, 5, requires_grad=True)
+    fast(x).sum().backward()
+    frames = 7 if kind == "v2" else 1
+    assert calls == {"forward": frames, "backward": frames}
