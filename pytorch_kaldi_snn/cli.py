@@ -37,6 +37,14 @@ SUBCOMMANDS = {
                      "copy cfg/proto into PyTorch-Kaldi"),
     "export": ("pytorch_kaldi_snn.export",
                "export a trained SNN to TorchScript or ONNX"),
+    "prepare-timit": ("pytorch_kaldi_snn.datasets.timit",
+                      "Kaldi data dirs and dict from the LDC TIMIT folder"),
+    "prepare-librispeech": ("pytorch_kaldi_snn.datasets.librispeech",
+                            "Kaldi data dirs and dict from LibriSpeech parts"),
+    "compute-features": ("pytorch_kaldi_snn.datasets.features",
+                         "MFCC or fbank features + CMVN stats of a data dir"),
+    "prepare-lang": ("pytorch_kaldi_snn.datasets.lang",
+                     "lang folder (phones, words, topo) from a dict folder"),
 }
 
 

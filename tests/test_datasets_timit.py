@@ -105,3 +105,17 @@ def test_dev_speaker_list_picks_the_dev_set(fake_timit, tmp_path):
     spk_list.write_text(non_core[-1].lower() + "\n")  # Kaldi's lists are lower case
     data = prepare_timit(fake_timit, tmp_path / "out", dev_speakers=spk_list)
     assert set(_table(data / "dev" / "utt2spk").values()) == {non_core[-1]}
+
+
+def test_console_subcommands_prepare_timit_and_lang(fake_timit, tmp_path, capsys):
+    from pytorch_kaldi_snn.cli import main
+
+    assert main(["prepare-timit", str(fake_timit), str(tmp_path)]) == 0
+    data = tmp_path / "data"
+    assert (data / "train" / "wav.scp").is_file()
+    assert main(["prepare-lang", str(data / "local" / "dict"),
+                 str(data / "lang")]) == 0
+    assert (data / "lang" / "phones.txt").is_file()
+    assert "lang folder written to" in capsys.readouterr().out
+    assert main(["prepare-timit", str(tmp_path / "missing"), str(tmp_path)]) == 1
+    assert "error:" in capsys.readouterr().err

@@ -142,8 +142,7 @@ def _write_arks(out: Path, feats: dict[str, np.ndarray], utt2spk: dict[str, str]
         tmp_scp.replace(scp)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", help="Kaldi data dir with wav.scp and utt2spk")
     p.add_argument("out_dir", nargs="?", default=None,
                    help="where feats/cmvn go, with the tables copied "
@@ -151,7 +150,9 @@ def main(argv=None) -> int:
     p.add_argument("--kind", choices=KINDS, default="mfcc",
                    help="mfcc (13 dims) or fbank (40 log mel bins)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -162,6 +163,12 @@ def main(argv=None) -> int:
         return 1
     print(f"{args.kind} features written to {out}/feats.scp")
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

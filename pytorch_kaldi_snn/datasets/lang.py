@@ -13,12 +13,13 @@ from pytorch_kaldi_snn.errors import DataError
 logger = logging.getLogger(__name__)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dict_dir", help="Kaldi dict folder (lexicon.txt, *_phones.txt)")
     p.add_argument("lang_dir",
                    help="lang folder to write (phones.txt, words.txt, topo)")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     from pytorch_kaldi_snn.kaldi import prepare_lang
 
     try:
@@ -28,6 +29,12 @@ def main(argv=None) -> int:
         return 1
     print(f"lang folder written to {out}")
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

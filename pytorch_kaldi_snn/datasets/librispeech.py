@@ -130,15 +130,16 @@ def prepare_librispeech(libri_root, out_dir, parts=DEFAULT_PARTS,
     return data
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("libri_root", help="folder holding the LibriSpeech parts")
     p.add_argument("out_dir", help="writes OUT_DIR/data/<part> and data/local/dict")
     p.add_argument("--parts", nargs="+", default=list(DEFAULT_PARTS),
                    help="parts to prepare (folder names under LIBRI_ROOT)")
     p.add_argument("--lexicon", default=None,
                    help="librispeech-lexicon.txt (default: LIBRI_ROOT/...)")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -150,6 +151,12 @@ def main(argv=None) -> int:
         return 1
     print(f"LibriSpeech data dirs written to {data}")
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -149,15 +149,16 @@ def prepare_timit(timit_root, out_dir, phone_set: str = "39",
     return data
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("timit_root", help="TIMIT folder holding TRAIN/ and TEST/")
     p.add_argument("out_dir", help="writes OUT_DIR/data/{train,dev,test,local/dict}")
     p.add_argument("--phone-set", choices=PHONE_SETS, default="39",
                    help="phone labels: 39 (scoring set), 48 (Kaldi's) or 61")
     p.add_argument("--dev-speakers", default=None,
                    help="file of dev speaker ids (Kaldi's conf/dev_spk.list)")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -169,6 +170,12 @@ def main(argv=None) -> int:
         return 1
     print(f"TIMIT data dirs written to {data}")
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

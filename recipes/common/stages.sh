@@ -19,8 +19,8 @@ make_features() {
   local data=$1 nj=$2 s
   shift 2
   for s in "$@"; do
-    python3 -m pytorch_kaldi_snn.datasets.features "$data/$s" --kind mfcc --nj "$nj"
-    python3 -m pytorch_kaldi_snn.datasets.features "$data/$s" "$data/${s}_fbank" \
+    pytorch-kaldi-snn compute-features "$data/$s" --kind mfcc --nj "$nj"
+    pytorch-kaldi-snn compute-features "$data/$s" "$data/${s}_fbank" \
       --kind fbank --nj "$nj"
   done
 }

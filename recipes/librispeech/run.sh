@@ -66,9 +66,9 @@ mkdir -p "$dir"
 if [ -z "$kaldi_egs" ]; then
   if run_stage 0 && ! done_before 0; then
     begin 0 "LibriSpeech data dirs, dict and lang from $libri"
-    python3 -m pytorch_kaldi_snn.datasets.librispeech "$libri" "$dir" \
+    pytorch-kaldi-snn prepare-librispeech "$libri" "$dir" \
       --parts train-clean-100 dev-clean test-clean ${lexicon:+--lexicon "$lexicon"}
-    python3 -m pytorch_kaldi_snn.datasets.lang "$data/local/dict" "$data/lang"
+    pytorch-kaldi-snn prepare-lang "$data/local/dict" "$data/lang"
     end 0
   fi
   if run_stage 1 && ! done_before 1; then

@@ -68,9 +68,9 @@ if [ -z "$kaldi_egs" ]; then
   if run_stage 0 && ! done_before 0; then
     begin 0 "TIMIT data dirs ($phone_set phones), dict and lang from $timit"
     [ -f "$dev_spk" ] || dev_spk=""
-    python3 -m pytorch_kaldi_snn.datasets.timit "$timit" "$dir" --phone-set "$phone_set" \
+    pytorch-kaldi-snn prepare-timit "$timit" "$dir" --phone-set "$phone_set" \
       ${dev_spk:+--dev-speakers "$dev_spk"}
-    python3 -m pytorch_kaldi_snn.datasets.lang "$data/local/dict" "$data/lang"
+    pytorch-kaldi-snn prepare-lang "$data/local/dict" "$data/lang"
     end 0
   fi
   if run_stage 1 && ! done_before 1; then
