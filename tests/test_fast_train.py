@@ -239,3 +239,9 @@ def test_training_takes_the_c_recurrences_when_built(kind, monkeypatch):
     fast(x).sum().backward()
     frames = 7 if kind == "v2" else 1
     assert calls == {"forward": frames, "backward": frames}
+
+
+def test_an_empty_batch_is_left_to_the_reference():
+    layer = SpikingLayer(5, 7, "v2", MultiBitSpike(4, 1), use_batchnorm=False).eval()
+    assert not fast_train.applicable(layer, torch.randn(6, 0, 5))
+    assert layer(torch.randn(6, 0, 5)).shape == (6, 0, 7)

@@ -37,7 +37,7 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h,      
                                int levels)                                              \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
-    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch <= 0 || h <= 0)              \
+    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0)                \
         return 1;                                                                       \
     for (int n = n0; n < n1; ++n) {                                                     \
         const size_t s = SLOT(n, full);                                                 \
@@ -87,8 +87,8 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                                 int full_i, T *g_pre)                                   \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
-    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || n1 > t_len || batch <= 0          \
-        || h <= 0)                                                                      \
+    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || n1 > t_len || batch < 0           \
+        || h < 0)                                                                       \
         return 1;                                                                       \
     for (int n = n1 - 1; n >= n0; --n) {                                                \
         const size_t x = (size_t)n * bh;                                                \

@@ -380,17 +380,18 @@ def applicable(layer: SpikingLayer, x: Tensor) -> bool:
         and x.shape[-1] == layer.input_size
         and x.dtype in (torch.float32, torch.float64)
         and x.shape[0] > 0
+        and x.shape[1] > 0
     )
 
 
 def projections(layer: SpikingLayer, x: Tensor) -> Tensor:
     """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm`."""
     t_len, batch, _ = x.shape
-    pre = gemm.linear_with_grad(x.reshape(t_len * batch, -1), layer.w_in.weight,
-                                layer.w_in.bias)
+    pre = gemm.linear_with_grad(x.reshape(t_len * batch, x.shape[-1]),
+                                layer.w_in.weight, layer.w_in.bias)
     if layer.bn is not None:
         pre = layer.bn(pre)
-    return pre.reshape(t_len, batch, -1)
+    return pre.reshape(t_len, batch, pre.shape[-1])
 
 
 def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
