@@ -99,11 +99,7 @@ fi
 
 if run_stage 2 && ! done_before 2 "$size"; then
   begin 2 "monophone GMM-HMM training and alignment"
-  pytorch-kaldi-snn align "$data/train" "$data/lang" "$dir/mono" --nj "$nj"
-  for s in dev test; do
-    pytorch-kaldi-snn align "$data/$s" "$data/lang" "$dir/mono_$s" \
-      --model-dir "$dir/mono" --nj "$nj"
-  done
+  align_sets "$data" "$dir" "$nj" train dev test
   end 2 "$size"
 fi
 
@@ -126,11 +122,9 @@ train_and_decode() {
   local exp="$dir/$name"
   if run_stage 4 && ! done_before 4 "${name}_${size}"; then
     begin 4 "train $name ($epochs epochs), forward, phone decoding -> $exp"
-    mkdir -p "$exp"
-    python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$a]}.cfg" "$exp/exp.cfg" \
-      OUT_FOLDER="$exp" SEED="$seed" USE_CUDA="$use_cuda" N_EPOCHS="$epochs" \
-      DATA="$data" ALI_TRAIN="$dir/mono" ALI_DEV="$dir/mono_dev" \
-      ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
+    render_cfg "${CFG[$a]}" "$exp" OUT_FOLDER="$exp" SEED="$seed" \
+      USE_CUDA="$use_cuda" N_EPOCHS="$epochs" DATA="$data" ALI_TRAIN="$dir/mono" \
+      ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
     python3 run_exp.py "$exp/exp.cfg" "$@"
     end 4 "${name}_${size}"
   fi
