@@ -199,3 +199,21 @@ def test_native_false_keeps_the_torch_batch1_step(fresh_cstep):
     with torch.no_grad():
         full = stack(x)
     assert ((stream(x) - full).abs() > 1e-5).float().mean() < 0.02
+
+
+def test_a_compiler_without_march_native_gets_the_portable_flags(monkeypatch, tmp_path,
+                                                                 fresh_cstep):
+    import shutil
+
+    real = shutil.which("cc") or shutil.which("gcc")
+    if real is None:
+        pytest.skip("no C compiler")
+    picky = tmp_path / "picky-cc"
+    picky.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -march=native ] && "
+                     "{ echo 'error: -march=native unsupported' >&2; exit 1; }; done\n"
+                     f"exec {real} \"$@\"\n")
+    picky.chmod(0o755)
+    monkeypatch.setenv("CC", str(picky))
+    cstep.reset()
+    assert cstep.library() is not None
+    assert len(list(fresh_cstep.glob("kernels-*.so"))) == 1

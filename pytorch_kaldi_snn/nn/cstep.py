@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 SOURCES = (Path(__file__).with_name("_step1.c"), Path(__file__).with_name("_fused.c"))
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared",
          "-fPIC"]
+#: Second try when the compiler rejects ``-march=native`` (some clang/ARM toolchains).
+PORTABLE_FLAGS = [f for f in FLAGS if f != "-march=native"]
 
 _lib: ctypes.CDLL | None = None
 _tried = False
@@ -72,13 +74,14 @@ def _compiler() -> str | None:
     return None
 
 
-def build(compiler: str, out_dir: Path) -> Path:
+def build(compiler: str, out_dir: Path, flags: list[str] | None = None) -> Path:
     """Compile the sources into one library in ``out_dir`` (atomically); returns its
     path. Raises ``OSError``/``subprocess.CalledProcessError`` on failure.
     """
+    flags = FLAGS if flags is None else flags
     source = b"".join(src.read_bytes() for src in SOURCES)
     key = hashlib.sha256(
-        source + " ".join([compiler, *FLAGS]).encode() + _cpu_signature().encode()
+        source + " ".join([compiler, *flags]).encode() + _cpu_signature().encode()
     ).hexdigest()[:16]
     target = out_dir / f"kernels-{key}.so"
     if target.exists():
@@ -87,7 +90,7 @@ def build(compiler: str, out_dir: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=out_dir)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, "-o", tmp, *map(str, SOURCES), "-lm"],
+        subprocess.run([compiler, *flags, "-o", tmp, *map(str, SOURCES), "-lm"],
                        check=True, capture_output=True, text=True, timeout=120)
         os.replace(tmp, target)
     finally:
@@ -134,19 +137,23 @@ def library() -> ctypes.CDLL | None:
         return _lib
     _tried = True
     if os.environ.get("PYTORCH_KALDI_SNN_NO_C"):
-        log.info("C streaming step disabled by PYTORCH_KALDI_SNN_NO_C")
+        log.info("C kernels disabled by PYTORCH_KALDI_SNN_NO_C")
         return None
     compiler = _compiler()
     if compiler is None:
-        log.info("no C compiler found: streaming uses the torch step")
+        log.info("no C compiler found: the torch implementations run")
         return None
-    try:
-        _lib = _load(build(compiler, cache_dir()))
-    except (OSError, subprocess.SubprocessError) as err:
-        detail = getattr(err, "stderr", "") or str(err)
-        log.info("C streaming step not built (%s): using the torch step",
-                 detail.strip().splitlines()[-1] if detail.strip() else err)
-        _lib = None
+    _lib = None
+    for flags in (FLAGS, PORTABLE_FLAGS):
+        try:
+            _lib = _load(build(compiler, cache_dir(), flags))
+            break
+        except (OSError, subprocess.SubprocessError) as err:
+            detail = (getattr(err, "stderr", "") or str(err)).strip()
+            log.info("C kernels not built with %s (%s)", " ".join(flags),
+                     detail.splitlines()[-1] if detail else err)
+    if _lib is None:
+        log.info("no C kernels: the torch implementations run")
     return _lib
 
 
