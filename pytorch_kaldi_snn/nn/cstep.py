@@ -4,8 +4,8 @@ A spiking layer's frame is a dozen or more tiny tensor operations in torch, each
 microseconds of dispatch for little arithmetic. Where that overhead sets the speed, one
 C call replaces them:
 
-- ``_step1.c`` (:class:`Step1`): the batch-1 event-driven streaming step (the gather
-  over the weight rows of non-zero inputs and the whole neuron update);
+- ``_step1.c`` (:class:`Step1`): the event-driven streaming step (per stream, the
+  gather over the weight rows of non-zero inputs and the whole neuron update);
 - ``_fused.c`` (:class:`Fused`): the element-wise forward and reverse-time backward
   recurrences of the fused training path (``fast_train.py``), float32 and float64.
 
@@ -103,7 +103,7 @@ def _load(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     fn = lib.pks_step1_f32
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
-    fn.argtypes = [i, i, i, p, p, p, p, p, p, p, p, p, p, f, f, f, i]
+    fn.argtypes = [i, i, i, i, p, p, p, p, p, p, p, p, p, p, f, f, f, i]
     fn.restype = ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         fwd = getattr(lib, f"pks_fused_forward_{suffix}")
@@ -184,14 +184,15 @@ class Step1:
 
     def __call__(self, x: Tensor, i_prev: Tensor, v_prev: Tensor, y_prev: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor]:
-        """``x [1, n_x]`` and the state ``[1, H]`` (float32, contiguous) -> new
-        ``(I, V, Y)``, each ``[1, H]`` (views of one new buffer)."""
+        """``x [B, n_x]`` and the state ``[B, H]`` (float32, contiguous) -> new
+        ``(I, V, Y)``, each ``[B, H]`` (views of one new buffer)."""
         h = self.h
-        out = torch.empty(3, 1, h)
-        ptr = out.data_ptr()
-        rc = self.fn(self.kind, self.n_x, h, x.data_ptr(), self.table_ptr,
+        batch = x.shape[0]
+        out = torch.empty(3, batch, h)
+        ptr, size = out.data_ptr(), 4 * batch * h
+        rc = self.fn(self.kind, self.n_x, h, batch, x.data_ptr(), self.table_ptr,
                      i_prev.data_ptr(), v_prev.data_ptr(), y_prev.data_ptr(),
-                     ptr, ptr + 4 * h, ptr + 8 * h, self.alpha_ptr, self.beta_ptr,
+                     ptr, ptr + size, ptr + 2 * size, self.alpha_ptr, self.beta_ptr,
                      self.step, self.thr, self.top, self.levels)
         if rc != 0:
             raise RuntimeError(f"pks_step1_f32 returned {rc}")

@@ -28,12 +28,14 @@ Results equal the exact mode up to float rounding (a value at a quantisation lev
 edge may move by one level in float32, and the recurrence carries the change on).
 Call :meth:`StreamingSNN.refresh` after changing the wrapped model's weights.
 
-Batch 1 (one stream) has its own step: the input rows, the recurrent rows and the bias
-row form one table read by a single gather-sum per frame. For float32 on the CPU it is
-one call into ``_step1.c`` (:mod:`pytorch_kaldi_snn.nn.cstep`, compiled at first use;
-``native=False`` or no C compiler: about twenty eager tensor ops instead). At batch 1
-the fixed cost of each tensor op, not arithmetic, bounds the speed, so this is what
-turns the zeros into wall time (``bench/bench_streaming.py``).
+For float32 on the CPU a frame of a layer is one call into ``_step1.c``
+(:mod:`pytorch_kaldi_snn.nn.cstep`, compiled at first use) for any number of streams:
+per stream, the input rows, the recurrent rows and the bias row form one table read by
+a single gather-sum. ``native=False``, other dtypes or no C compiler: batch 1 runs the
+same step as about twenty eager tensor ops, larger batches the scripted
+:func:`_event_step`. At batch 1 the fixed cost of each tensor op, not arithmetic,
+bounds the speed, so the C step is what turns the zeros into wall time
+(``bench/bench_streaming.py``).
 """
 
 from __future__ import annotations
@@ -127,17 +129,25 @@ class _SparseLayer:
                     self.alpha.to(torch.float32), self.beta.to(torch.float32),
                     self.step_f, self.thr_f, self.top_f, self.levels)
 
+    def _c_step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState] | None:
+        """The C step for float32 streams (any batch); None when it does not apply."""
+        if (self.cstep is None or x.dtype is not _F32 or s.i.dtype is not _F32
+                or s.v.dtype is not _F32 or s.y.dtype is not _F32):
+            return None
+        i, v, y = self.cstep(x.contiguous(), s.i.contiguous(), s.v.contiguous(),
+                             s.y.contiguous())
+        return y, NeuronState(i, v, y)
+
     def step1(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
-        """Batch-1 event-driven frame in eager mode (no interpreter between ops).
+        """Batch-1 event-driven frame: the C step, else eager torch ops (no
+        interpreter between ops).
 
         Same arithmetic as :func:`_event_step` except that the input rows and the bias
         join the gathered sum (float rounding of the sum may differ).
         """
-        if (self.cstep is not None and x.dtype is _F32 and s.i.dtype is _F32
-                and s.v.dtype is _F32 and s.y.dtype is _F32):
-            i, v, y = self.cstep(x.contiguous(), s.i.contiguous(), s.v.contiguous(),
-                                 s.y.contiguous())
-            return y, NeuronState(i, v, y)
+        done = self._c_step(x, s)
+        if done is not None:
+            return done
         if self.code == 2:
             vec = torch.cat((x, s.y, self.one), 1)[0]
         else:
@@ -162,6 +172,10 @@ class _SparseLayer:
         return y, NeuronState(i, v, y)
 
     def step(self, x: Tensor, s: NeuronState) -> tuple[Tensor, NeuronState]:
+        """Event-driven frame of B streams: the C step, else :func:`_event_step`."""
+        done = self._c_step(x, s)
+        if done is not None:
+            return done
         i, v, y = _event_step(
             self.code, x, s.i, s.v, s.y, self.table, self.events_in, self.w_dense_t,
             self.bias, self.alpha, self.beta, self.step_size, self.thr, self.levels,
