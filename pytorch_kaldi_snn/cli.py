@@ -101,7 +101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     module = importlib.import_module(available[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except SnnKaldiError as exc:
+    except (SnnKaldiError, OSError) as exc:  # user errors: bad input, missing files
         print(f"pytorch-kaldi-snn {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

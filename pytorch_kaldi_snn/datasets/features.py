@@ -153,23 +153,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    try:
-        out = compute_features(args.data_dir, args.out_dir, args.kind, args.nj)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    """``pytorch-kaldi-snn compute-features``; the console script sets up logging
+    and turns errors into one line."""
+    out = compute_features(args.data_dir, args.out_dir, args.kind, args.nj)
     print(f"{args.kind} features written to {out}/feats.scp")
     return 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+if __name__ == "__main__":  # python -m: the same as the subcommand
+    from pytorch_kaldi_snn.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["compute-features", *sys.argv[1:]]))

@@ -8,8 +8,6 @@ import argparse
 import logging
 import sys
 
-from pytorch_kaldi_snn.errors import DataError
-
 logger = logging.getLogger(__name__)
 
 
@@ -20,22 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``pytorch-kaldi-snn prepare-lang``; the console script sets up logging and turns
+    errors into one line."""
     from pytorch_kaldi_snn.kaldi import prepare_lang
 
-    try:
-        out = prepare_lang(args.dict_dir, args.lang_dir)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    out = prepare_lang(args.dict_dir, args.lang_dir)
     print(f"lang folder written to {out}")
     return 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+if __name__ == "__main__":  # python -m: the same as the subcommand
+    from pytorch_kaldi_snn.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["prepare-lang", *sys.argv[1:]]))

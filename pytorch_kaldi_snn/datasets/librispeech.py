@@ -140,24 +140,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    try:
-        data = prepare_librispeech(args.libri_root, args.out_dir, args.parts,
-                                   args.lexicon)
-    except (DataError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    """``pytorch-kaldi-snn prepare-librispeech``; the console script sets up logging
+    and turns errors into one line."""
+    data = prepare_librispeech(args.libri_root, args.out_dir, args.parts, args.lexicon)
     print(f"LibriSpeech data dirs written to {data}")
     return 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+if __name__ == "__main__":  # python -m: the same as the subcommand
+    from pytorch_kaldi_snn.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["prepare-librispeech", *sys.argv[1:]]))

@@ -159,24 +159,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    try:
-        data = prepare_timit(args.timit_root, args.out_dir, args.phone_set,
-                             args.dev_speakers)
-    except (ConfigError, DataError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    """``pytorch-kaldi-snn prepare-timit``; the console script sets up logging and turns
+    errors into one line."""
+    data = prepare_timit(args.timit_root, args.out_dir, args.phone_set,
+                         args.dev_speakers)
     print(f"TIMIT data dirs written to {data}")
     return 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+if __name__ == "__main__":  # python -m: the same as the subcommand
+    from pytorch_kaldi_snn.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["prepare-timit", *sys.argv[1:]]))

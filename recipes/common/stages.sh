@@ -9,6 +9,7 @@
 #   align_sets DATA DIR NJ TRAIN_SET SET...    monophone GMM-HMM, then align each SET
 #   render_cfg TEMPLATE EXP TOKEN=VALUE...     cfg/TEMPLATE.cfg -> EXP/exp.cfg
 #   train_cfg EXP [EPOCHS]                     run_exp.py: train, forward, decode, score
+#   cfg_stages TEMPLATE EXP EPOCHS TOKEN=VALUE...  stage 4 render_cfg, stage 5 train_cfg
 SECONDS=0
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 begin() { stage_start=$SECONDS; log "stage $1: $2"; }
@@ -46,4 +47,20 @@ train_cfg() {
   local exp=$1 epochs=${2:-}
   python3 run_exp.py "$exp/exp.cfg" ${epochs:+"--exp,n_epochs_tr=$epochs"}
   grep '%WER' "$exp/res.res" | tail -n 1
+}
+
+cfg_stages() {
+  local template=$1 exp=$2 epochs=$3
+  shift 3
+  if run_stage 4; then
+    begin 4 "render cfg/$template.cfg -> $exp/exp.cfg"
+    render_cfg "$template" "$exp" OUT_FOLDER="$exp" "$@"
+    end 4
+  fi
+  if run_stage 5; then
+    begin 5 "train, forward, decode and score ${exp##*/}"
+    train_cfg "$exp" "$epochs"
+    end 5
+  fi
+  log "finished in $SECONDS s; results in $exp (res.res, table1.md)"
 }

@@ -107,15 +107,4 @@ else
           SCORING_SCRIPT="$e/local/score.sh")
 fi
 
-exp="$dir/$arch"
-if run_stage 4; then
-  begin 4 "render cfg/${CFG[$arch]}.cfg -> $exp/exp.cfg"
-  render_cfg "${CFG[$arch]}" "$exp" OUT_FOLDER="$exp" USE_CUDA="$use_cuda" "${tokens[@]}"
-  end 4
-fi
-if run_stage 5; then
-  begin 5 "train, forward, decode and score $arch"
-  train_cfg "$exp" "$epochs"
-  end 5
-fi
-log "finished in $SECONDS s; results in $exp (res.res, table1.md)"
+cfg_stages "${CFG[$arch]}" "$dir/$arch" "$epochs" USE_CUDA="$use_cuda" "${tokens[@]}"
