@@ -12,7 +12,9 @@ the wall time, each divided by the GRU's and the LSTM's from the same run.
 
 ``default`` is ``SpikingLayer.forward`` (a registered fast path when one accepts the
 input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built);
-``torch-loop`` the same fast path with its torch frame loops; ``reference`` always runs
+``torch-loop`` the same fast path with its torch frame loops; ``aten-gemm`` /
+``onednn-gemm`` the fast path with every product on ``torch.mm`` / on oneDNN whatever
+its size (``nn/gemm.py``'s rule picks by size); ``reference`` always runs
 ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model size:
 ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x GRU,
 traditional and v1 <= 0.4x, on the CPU.
@@ -48,9 +50,22 @@ def _torch_loop(stack: SNNStack) -> Callable[[Tensor], Tensor]:
     return run
 
 
+def _gemm_rule(choice: str) -> Callable[[SNNStack], Callable[[Tensor], Tensor]]:
+    def wrap(stack: SNNStack) -> Callable[[Tensor], Tensor]:
+        def run(x: Tensor) -> Tensor:
+            with gemm.forced(choice):
+                return stack(x)
+
+        return run
+
+    return wrap
+
+
 PATHS: dict[str, Callable[[SNNStack], Callable[[Tensor], Tensor]]] = {
     "default": lambda stack: stack,
     "torch-loop": _torch_loop,
+    "aten-gemm": _gemm_rule("aten"),
+    "onednn-gemm": _gemm_rule("onednn"),
     "reference": _reference_forward,
 }
 
@@ -145,10 +160,12 @@ def main(argv=None) -> int:
     p.add_argument(
         "--paths",
         default="default,reference",
-        help="comma list of default (the fast path: C frame loops when built), "
-        "torch-loop (the fast path with its torch frame loops) and reference",
+        help="comma list of " + ", ".join(PATHS) + " (see the module doc)",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument("--profile", action="store_true",
+                   help="also print torch.profiler's table for one step of the first "
+                   "SNN model")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(
@@ -158,7 +175,25 @@ def main(argv=None) -> int:
         f"fused-path GEMMs: {_gemm_name()}, median of {args.repeats}"
     )
     print(table(measure(args)))
+    if args.profile:
+        profile_step(args)
     return 0
+
+
+def profile_step(args: argparse.Namespace) -> None:
+    """torch.profiler of one step of the first SNN model: where its time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    name, fn = next((n, f) for n, f in build(args, device).items()
+                    if n.startswith("SNN"))
+    x = torch.randn(args.frames, args.batch, args.input, device=device)
+    _step(fn, x, device)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _step(fn, x, device)
+    print(f"\n# profile of one step of {name}")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 if __name__ == "__main__":

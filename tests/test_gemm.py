@@ -94,3 +94,14 @@ def test_fused_v2_training_step_is_the_same_with_either_library(mode):
     assert g_a.keys() == g_o.keys() and "w_rec.weight" in g_a
     for name in g_a:
         torch.testing.assert_close(g_o[name], g_a[name], rtol=2e-2, atol=2e-3)
+
+
+def test_forced_rule_applies_inside_the_block_and_is_restored(mode):
+    mode("auto")
+    before = gemm.use_onednn(torch.zeros(1), gemm.MIN_MACS)
+    with gemm.forced("aten"):
+        assert not gemm.use_onednn(torch.zeros(1), 10**12)
+    with gemm.forced("onednn"):
+        assert gemm.use_onednn(torch.zeros(1), 1) == gemm._onednn_ok("onednn")
+    assert gemm.use_onednn(torch.zeros(1), gemm.MIN_MACS) == before
+    assert not gemm.use_onednn(torch.zeros(1), 1)

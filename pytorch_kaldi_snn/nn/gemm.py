@@ -19,8 +19,10 @@ first use gives the same product as ``torch.mm``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -35,9 +37,12 @@ _ONEDNN: bool | None = None
 _ANY_SIZE = False
 
 
-def _onednn_ok() -> bool:
-    """Whether oneDNN's linear op exists, runs and agrees with ``torch.mm``."""
-    choice = os.environ.get("PYTORCH_KALDI_SNN_GEMM", "auto").strip().lower()
+def _onednn_ok(choice: str | None = None) -> bool:
+    """Whether oneDNN's linear op exists, runs and agrees with ``torch.mm`` (and
+    ``choice``, default ``PYTORCH_KALDI_SNN_GEMM``, does not say ``aten``)."""
+    if choice is None:
+        choice = os.environ.get("PYTORCH_KALDI_SNN_GEMM", "auto")
+    choice = choice.strip().lower()
     if choice == "aten":
         return False
     try:
@@ -79,6 +84,20 @@ def reset() -> None:
     """Re-read ``PYTORCH_KALDI_SNN_GEMM`` at the next call (tests)."""
     global _ONEDNN
     _ONEDNN = None
+
+
+@contextlib.contextmanager
+def forced(choice: str) -> Iterator[None]:
+    """Within the block behave as ``PYTORCH_KALDI_SNN_GEMM=choice`` (``aten``,
+    ``onednn`` or ``auto``): benchmarks compare the rules in one process."""
+    global _ONEDNN, _ANY_SIZE
+    saved = _ONEDNN, _ANY_SIZE
+    _ONEDNN = _onednn_ok(choice)
+    _ANY_SIZE = choice == "onednn"
+    try:
+        yield
+    finally:
+        _ONEDNN, _ANY_SIZE = saved
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
