@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pytorch_kaldi_snn.corpus.audio import cmvn_stats
 from pytorch_kaldi_snn.datasets.audio import read_audio
 from pytorch_kaldi_snn.errors import ConfigError, DataError
 
@@ -63,17 +64,6 @@ def _one(job: tuple[str, str, str]) -> tuple[str, np.ndarray]:
         return utt, extract(samples, rate, kind)
     except DataError as e:
         raise DataError(f"{path} (utterance {utt}): {e}") from None
-
-
-def cmvn_stats(feats: list[np.ndarray]) -> np.ndarray:
-    """Kaldi's CMVN statistics of a speaker's utterances, shape [2, D + 1]."""
-    x = np.concatenate(feats, axis=0).astype(np.float64)
-    d = x.shape[1]
-    stats = np.zeros((2, d + 1))
-    stats[0, :d] = x.sum(0)
-    stats[0, d] = len(x)
-    stats[1, :d] = (x**2).sum(0)
-    return stats
 
 
 def _read_table(path: Path) -> list[tuple[str, str]]:
