@@ -41,14 +41,11 @@ def read_lexicon(path) -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         raise DataError(f"{path}: LibriSpeech lexicon not found (download "
                         "librispeech-lexicon.txt from https://www.openslr.org/11/)")
+    from pytorch_kaldi_snn.kaldi.lang import read_lexicon
+
     lex: dict[str, tuple[str, ...]] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 2:
-            raise DataError(f"{path}:{n}: word {parts[0]!r} has no pronunciation")
-        lex.setdefault(parts[0], tuple(parts[1:]))
+    for word, pron in read_lexicon(path):
+        lex.setdefault(word, tuple(pron))  # the first pronunciation of a word wins
     if not lex:
         raise DataError(f"{path}: empty lexicon")
     return lex
