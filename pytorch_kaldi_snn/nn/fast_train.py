@@ -146,14 +146,15 @@ def forward_sequence(
     seq = t_len if keep else 2  # two frames alternate as previous / current
     v_all = _take((seq, batch, h), pre)
     i_all = _take((seq, batch, h), pre)
+    kern = _kernels(pre, alpha, beta, mask)
     f_all = c_all = None
-    if kind != 0:
-        f_all = _take((seq, batch, h), pre)
-        c_all = _take((seq, batch, h), pre)
+    if kind != 0:  # v1 in C: the gates of all frames come first, so all are kept
+        seq_gates = t_len if kern is not None and kind == 1 else seq
+        f_all = _take((seq_gates, batch, h), pre)
+        c_all = _take((seq_gates, batch, h), pre)
     zero = pre.new_zeros(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
     onednn = kind == 2 and gemm.use_onednn(pre, batch * h * gh)
-    kern = _kernels(pre, alpha, beta, mask)
     if kern is not None:
         spike_args = spike.c_args()
         state = (zero, zero, zero)
@@ -161,9 +162,6 @@ def forward_sequence(
             kern.forward(0, 0, t_len, pre, None, alpha, beta, state, i_all, v_all,
                          y_all, keep, spike_args)
         elif kind == 1:  # gates of all frames at once, then the recurrence in C
-            if not keep:
-                f_all = _take((t_len, batch, h), pre)
-                c_all = _take((t_len, batch, h), pre)
             _gates(pre, f_all, c_all, mask, h)
             kern.forward(1, 0, t_len, f_all, c_all, alpha, None, state, i_all, v_all,
                          y_all, keep, spike_args)
