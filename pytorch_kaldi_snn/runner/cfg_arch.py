@@ -18,7 +18,7 @@ from typing import Any
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.proto import check_section
 from pytorch_kaldi_snn.runner import cfg_protos
-from pytorch_kaldi_snn.runner.config import ArchConfig, schedule
+from pytorch_kaldi_snn.runner.cfg_types import ArchConfig, schedule
 
 _TRUE = {"True", "true", "1"}
 

@@ -13,7 +13,7 @@ its first key::
 from __future__ import annotations
 
 from pytorch_kaldi_snn.errors import ConfigError
-from pytorch_kaldi_snn.runner.config import Fea, Lab
+from pytorch_kaldi_snn.runner.cfg_types import Fea, Lab
 
 FEA_KEYS = ("fea_name", "fea_lst", "fea_opts", "cw_left", "cw_right")
 LAB_KEYS = ("lab_name", "lab_folder", "lab_opts", "lab_count_file", "lab_data_folder",

@@ -16,7 +16,7 @@ import re
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.proto import check_section, check_value
 from pytorch_kaldi_snn.runner import cfg_protos
-from pytorch_kaldi_snn.runner import config as C
+from pytorch_kaldi_snn.runner import cfg_types as C
 from pytorch_kaldi_snn.runner.cfg_arch import arch_config as _arch
 from pytorch_kaldi_snn.runner.cfg_entries import parse_feas, parse_labs
 from pytorch_kaldi_snn.runner.cfg_tail import decoding_config as _decoding
@@ -48,6 +48,12 @@ def build_config(path: str, parser: configparser.ConfigParser) -> C.ExperimentCo
               "forward, decoding"
     for name in parser.sections():
         if section_kind(name) is None:
+            bare = re.fullmatch(r"(dataset|architecture)\d*", name)
+            if bare:
+                raise ConfigError(f"a {bare.group(1)} section needs a number from 1",
+                                  file=path, section=name,
+                                  allowed=f"[{bare.group(1)}1], [{bare.group(1)}2], "
+                                  "...")
             raise ConfigError("unknown section", file=path, section=name,
                               allowed=allowed)
         for key, value in parser[name].items():

@@ -17,7 +17,7 @@ import os
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.proto import check_section
 from pytorch_kaldi_snn.runner import cfg_protos
-from pytorch_kaldi_snn.runner.config import ForwardConfig
+from pytorch_kaldi_snn.runner.cfg_types import ForwardConfig
 from pytorch_kaldi_snn.runner.model_lang import ModelProgram
 
 

@@ -15,6 +15,9 @@ from pytorch_kaldi_snn.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+USAGE = "PROG [--stage {all,train,forward}] [--threads N] CFG " \
+        "[--section,field=value ...]"
+
 
 def parse_overrides(items: list[str]) -> dict[tuple[str, str], str]:
     """``["--exp,seed=3"]`` -> ``{("exp", "seed"): "3"}`` (also without the dashes).
@@ -58,11 +61,14 @@ def _split_options(items: list[str], stage: str,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``run``."""
-    parser.add_argument("cfg", help="experiment cfg file (PyTorch-Kaldi format)")
-    parser.add_argument(
+    parser.usage = USAGE.replace("PROG", "%(prog)s")
+    parser.add_argument("cfg", metavar="CFG",
+                        help="experiment cfg file (PyTorch-Kaldi format); required")
+    overrides = parser.add_argument(
         "overrides", nargs=argparse.REMAINDER, metavar="--section,field=value",
-        help="override cfg values, as upstream run_exp.py accepts them",
+        help="optional: override cfg values, as upstream run_exp.py accepts them",
     )
+    overrides.required = False  # argparse would list it as required when CFG is absent
     parser.add_argument(
         "--stage", choices=("all", "train", "forward"), default="all",
         help="all: train then forward/decode; train: training only; forward: forward "
@@ -91,10 +97,16 @@ def run(args: argparse.Namespace) -> int:
 def main_run_exp(argv: list[str] | None = None) -> int:
     """``python run_exp.py CFG [--section,field=value ...]`` (the repo-root shim).
 
+    Without arguments it prints the usage and that a cfg file is required (exit 2).
     """
     import sys
 
     from pytorch_kaldi_snn import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: " + USAGE.replace("PROG", "python run_exp.py"), file=sys.stderr)
+        print("run_exp.py: error: a cfg file is required (the --section,field=value "
+              "overrides are optional)", file=sys.stderr)
+        return 2
     return cli.main(["run", *argv])

@@ -111,7 +111,7 @@ def _layer_schedules(value: str, n_epochs: int, epoch: int, key: str,
                      section: str) -> str:
     """A ``*_drop`` value: comma-separated per-layer schedules -> this epoch's
     values."""
-    from pytorch_kaldi_snn.runner.config import schedule
+    from pytorch_kaldi_snn.runner.cfg_types import schedule
 
     return ",".join(
         str(schedule(part, n_epochs, float, section=section, key=key)[epoch])
