@@ -9,6 +9,10 @@ Upstream checks exactly these types; anything else only has to be non-empty:
   (``-inf``/``inf`` allowed as bounds)
 - ``bool``: one of True/true/1/False/false/0
 - ``int_list(lo,hi)``, ``float_list(lo,hi)``, ``bool_list``: comma-separated lists
+- ``str``, ``str_list``, ``list_str``, bare ``int``/``float``: only non-empty
+
+Any other type name (a typo such as ``integer(0,16)``) is rejected when the proto file
+is read (:func:`check_proto_file`), naming the file, line and key.
 
 >>> check_value("int(1,10)", "3")
 >>> check_value("bool", "yes")
@@ -28,6 +32,10 @@ from pytorch_kaldi_snn.errors import ConfigError
 
 _BOOLS = {"True", "true", "1", "False", "false", "0"}
 _RANGE = re.compile(r"^(int|float|int_list|float_list)\((.*),(.*)\)$")
+_PLAIN_TYPES = ("path", "bool", "Bool", "bool_list", "str", "str_list", "list_str",
+                "int", "float")
+KNOWN_TYPES = ", ".join(_PLAIN_TYPES) + ", {a,b,...}, int(lo,hi), float(lo,hi), " \
+    "int_list(lo,hi), float_list(lo,hi)"
 
 
 def _num(text: str, kind: str) -> float:
@@ -91,6 +99,53 @@ def check_value(type_str: str, value: str, base_dir: Optional[str] = None) -> No
     # Any other type (str, str_list, ...) only has to be non-empty upstream.
 
 
+def is_known_type(type_str: str) -> bool:
+    """True for the type names of the module docstring (bounds must be numbers).
+
+    >>> is_known_type("int(0,16)"), is_known_type("integer(0,16)")
+    (True, False)
+    """
+    text = type_str.strip()
+    if text in _PLAIN_TYPES:
+        return True
+    if text.startswith("{") and text.endswith("}"):
+        return all(c.strip() for c in text[1:-1].split(","))
+    match = _RANGE.match(text)
+    if not match:
+        return False
+    try:
+        _bound(match.group(2))
+        _bound(match.group(3))
+    except ValueError:
+        return False
+    return True
+
+
+def check_proto_file(path: str, sections: Mapping[str, Mapping[str, str]]) -> None:
+    """Every ``key=type`` of ``sections`` (read from ``path``) has a known type name;
+    else ConfigError naming ``path:line``, the section, key and type."""
+    if "model" in os.path.basename(path):
+        return  # model.proto lists operations, not typed keys
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().splitlines()
+    section = None
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"):
+            section = text[1:-1].strip()
+            continue
+        key, sep, type_str = text.partition("=")
+        if not sep or text.startswith(("#", ";")):
+            continue
+        key = key.strip().lower()
+        if section not in sections or key not in sections[section]:
+            continue
+        if not is_known_type(type_str):
+            raise ConfigError("unknown type name in the proto file",
+                              file=f"{path}:{number}", section=section, key=key,
+                              value=type_str.strip(), allowed=KNOWN_TYPES)
+
+
 def read_proto(path: str) -> Dict[str, str]:
     """Return the ``[proto]`` section of a proto file as ``{key: type string}``."""
     if not os.path.isfile(path):
@@ -100,6 +155,7 @@ def read_proto(path: str) -> Dict[str, str]:
         parser.read(path)
     except configparser.Error as exc:
         raise ConfigError(f"cannot parse proto file: {exc}", file=path) from None
+    check_proto_file(path, {s: dict(parser[s]) for s in parser.sections()})
     if not parser.has_section("proto"):
         raise ConfigError("proto file has no [proto] section", file=path)
     return dict(parser["proto"])

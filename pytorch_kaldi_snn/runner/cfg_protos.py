@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.proto import check_proto_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -193,7 +194,10 @@ def read_sections(resolved: str) -> dict[str, dict[str, str]]:
     except configparser.Error as exc:
         raise ConfigError(f"cannot parse proto file: {' '.join(str(exc).split())}",
                           file=resolved) from None
-    return {s: {k: v or "" for k, v in parser[s].items()} for s in parser.sections()}
+    sections = {s: {k: v or "" for k, v in parser[s].items()}
+                for s in parser.sections()}
+    check_proto_file(resolved, sections)
+    return sections
 
 
 def proto_table(resolved: str, *, file: str | None = None) -> dict[str, str]:

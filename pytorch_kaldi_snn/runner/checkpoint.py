@@ -83,6 +83,32 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
         raise DataError(f"{path}: cannot read checkpoint ({exc})") from exc
 
 
+def load_model_state(net: torch.nn.Module, state: Mapping[str, Any], path: str, *,
+                     section: str | None = None) -> None:
+    """``net.load_state_dict(state, strict=True)``; a parameter the model built from
+    the cfg lacks, or has with another shape, is one DataError naming the checkpoint,
+    the parameter and both shapes (the layer sizes changed since it was written)."""
+    own = net.state_dict()
+    arch = f" [{section}]" if section else ""
+    for name, saved in state.items():
+        if name in own and hasattr(saved, "shape") and \
+                tuple(saved.shape) != tuple(own[name].shape):
+            raise DataError(
+                f"{path}: parameter {name} has shape {tuple(saved.shape)} in the "
+                f"checkpoint but {tuple(own[name].shape)} in the model the cfg "
+                f"builds{arch}; allowed: the sizes the checkpoint was trained with, "
+                "or a new out_folder to train the new sizes")
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if missing or extra:
+        raise DataError(
+            f"{path}: the checkpoint does not fit the model the cfg builds{arch} "
+            f"(missing: {', '.join(missing[:3]) or '-'}; unexpected: "
+            f"{', '.join(extra[:3]) or '-'}); allowed: the architecture the "
+            "checkpoint was trained with, or a new out_folder")
+    net.load_state_dict(state, strict=True)
+
+
 def write_info(path: str, loss: float, err: float, elapsed: float,
                **extra: Any) -> None:
     """Upstream's ``.info`` file: a ``[results]`` section with loss, err and time."""

@@ -38,6 +38,7 @@ from pytorch_kaldi_snn.runner.checkpoint import (
     atomic_write_text,
     chunk_stem,
     load_checkpoint,
+    load_model_state,
     read_info,
     rng_state,
     save_checkpoint,
@@ -109,7 +110,9 @@ class Nets:
             elif arch.pretrain_file:
                 state = load_checkpoint(arch.pretrain_file, ctx.device)
             if state is not None:
-                net.load_state_dict(state["model_par"], strict=True)
+                load_model_state(net, state["model_par"],
+                                 previous[name] if previous and name in previous
+                                 else arch.pretrain_file, section=arch.section)
             if arch.freeze:
                 for p in net.parameters():
                     p.requires_grad_(False)

@@ -37,6 +37,7 @@ import kaldiio
 import numpy as np
 
 from pytorch_kaldi_snn.errors import ConfigError, DataError
+from pytorch_kaldi_snn.runner.feature_tables import FeatureTable, check_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -90,21 +91,11 @@ def parse_fea_opts(text: str, *, section: str = "dataset", file: str | None = No
     return steps
 
 
-def read_table(rspecifier: str) -> Mapping[str, np.ndarray]:
+def read_table(rspecifier: str, what: str = "features") -> Mapping[str, np.ndarray]:
     """Read a Kaldi table given as ``scp:path``, ``ark:path`` or a bare path
-    (``.scp`` suffix means scp). Returns a lazy mapping for scp."""
-    kind, _, path = rspecifier.partition(":")
-    if not path:
-        kind, path = ("scp" if rspecifier.endswith(".scp") else "ark"), rspecifier
-    for opt in (",s", ",cs", ",o", ",p"):  # Kaldi rspecifier flags are harmless here
-        kind = kind.replace(opt, "")
-    if not os.path.exists(path):
-        raise DataError(f"{rspecifier}: file not found")
-    if kind == "scp":
-        return kaldiio.load_scp(path)
-    if kind == "ark":
-        return dict(kaldiio.load_ark(path))
-    raise DataError(f"{rspecifier}: expected scp:PATH or ark:PATH")
+    (``.scp`` suffix means scp): a lazy, checked mapping (see
+    :mod:`pytorch_kaldi_snn.runner.feature_tables`)."""
+    return FeatureTable(rspecifier, what)
 
 
 def read_utt2spk(rspecifier: str) -> dict[str, str]:
@@ -225,7 +216,7 @@ class FeaturePipeline:
             raise ConfigError("apply-cmvn needs a stats rspecifier",
                               section=self.section, key=self.key)
         if i not in self._cmvn:
-            self._cmvn[i] = read_table(stats_spec)
+            self._cmvn[i] = read_table(stats_spec, "cmvn stats")
             spk = step.options.get("utt2spk")
             self._utt2spk[i] = read_utt2spk(spk) if spk else {}
         key = self._utt2spk[i].get(utt, utt)
@@ -233,7 +224,11 @@ class FeaturePipeline:
             stats = self._cmvn[i][key]
         except KeyError:
             raise DataError(f"{stats_spec}: no cmvn stats for {key!r} "
-                            f"(utterance {utt})")
+                            f"(utterance {utt})") from None
+        if stats.shape != (2, x.shape[1] + 1):
+            raise DataError(f"{stats_spec}: cmvn stats of {key!r} have shape "
+                            f"{stats.shape}, utterance {utt} has {x.shape[1]}-dim "
+                            f"features; allowed: stats of shape (2, {x.shape[1] + 1})")
         return apply_cmvn(
             x, stats,
             norm_vars=_bool_opt(step.options.get("norm-vars", "false")),
@@ -257,10 +252,12 @@ def load_features(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
     out = {}
     for utt in keys:
         try:
-            raw = table[utt]
+            raw = table[utt]  # checked: finite, 2-D, the table's dimension
         except KeyError:
             raise DataError(f"{fea_lst}: utterance {utt!r} not found") from None
-        out[utt] = splice(pipe.apply(utt, raw), cw_left, cw_right)
+        y = check_matrix(pipe.apply(utt, raw), utt,
+                         f"{fea_lst} after fea_opts [{section}]")
+        out[utt] = splice(y, cw_left, cw_right)
     return out
 
 
@@ -278,8 +275,17 @@ def _load_with_kaldi(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
     if not opts.endswith("|"):
         opts += " |"
     rspec = f"ark:copy-feats scp:{fea_lst} ark:- | {opts}"
-    with kaldiio.ReadHelper(rspec) as reader:
-        table = {k: np.asarray(v, dtype=np.float32) for k, v in reader}
+    try:
+        with kaldiio.ReadHelper(rspec) as reader:
+            table = {k: check_matrix(np.asarray(v, dtype=np.float32), k,
+                                     f"{fea_lst} through Kaldi's {opts}")
+                     for k, v in reader}
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kaldiio/subprocess failures
+        raise DataError(f"{fea_lst}: the Kaldi pipe {opts!r} failed: "
+                        f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                        ) from None
     keys = list(table) if utts is None else list(utts)
     missing = [u for u in keys if u not in table]
     if missing:
@@ -288,5 +294,5 @@ def _load_with_kaldi(fea_lst: str, fea_opts: str, cw_left: int, cw_right: int,
 
 
 def list_utterances(fea_lst: str) -> list[str]:
-    """Utterance ids of an scp/ark in file order."""
+    """Utterance ids of an scp/ark in file order (DataError when there are none)."""
     return list(read_table(fea_lst).keys())

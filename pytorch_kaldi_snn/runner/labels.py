@@ -120,6 +120,21 @@ def _read_with_kaldi(lab_folder: str, lab_opts: str) -> dict[str, np.ndarray] | 
         return {utt: np.asarray(v, dtype=np.int64) for utt, v in reader}
 
 
+def check_label_range(table: Mapping[str, np.ndarray], n_classes: int, *,
+                      source: str, lab_name: str) -> None:
+    """Every label of every utterance in ``[0, n_classes)`` (the model's outputs);
+    else DataError naming ``source``, the utterance, frame, value and allowed range."""
+    for utt, y in table.items():
+        y = np.asarray(y)
+        bad = np.flatnonzero((y < 0) | (y >= n_classes))
+        if bad.size:
+            frame = int(bad[0])
+            raise DataError(f"{source}: utterance {utt} frame {frame}: label "
+                            f"{int(y[frame])} of {lab_name} is outside the model's "
+                            f"{n_classes} classes ({bad.size} such frames); allowed: "
+                            f"0..{n_classes - 1}")
+
+
 def count_labels(labels: Mapping[str, np.ndarray], n_classes: int) -> np.ndarray:
     """Frame counts per class over all utterances (length ``n_classes``)."""
     counts = np.zeros(n_classes, dtype=np.float64)

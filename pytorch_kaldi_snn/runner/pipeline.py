@@ -132,7 +132,10 @@ def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
                    stage: str = "all", threads: int = 0) -> None:
     """``run_exp.py CFG [--section,field=value ...]``."""
     from pytorch_kaldi_snn.runner.config import load_config
+    from pytorch_kaldi_snn.runner.inputs import check_inputs
     from pytorch_kaldi_snn.runner.plan import plan_from_config
 
     cfg = load_config(cfg_path, overrides)
-    run_plan(plan_from_config(cfg), stage, threads)
+    plan = plan_from_config(cfg)
+    check_inputs(plan, stage)  # every input the stage reads, before anything is written
+    run_plan(plan, stage, threads)
