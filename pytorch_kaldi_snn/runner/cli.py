@@ -70,9 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--restart", action="store_true",
-        help="delete what the out_folder holds from earlier runs (checkpoints, res.res, "
-        "conf.cfg, forward and decoding outputs) and train from scratch; needed to "
-        "rerun a folder with a changed cfg",
+        help="delete what the out_folder holds from earlier runs (checkpoints, "
+        "res.res, conf.cfg, forward and decoding outputs) and train from scratch; "
+        "needed to rerun a folder with a changed cfg",
     )
     parser.add_argument(
         "--threads", type=int, default=0, metavar="N",
