@@ -187,6 +187,7 @@ def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
     from pytorch_kaldi_snn.runner.plan import plan_from_config
 
     cfg = load_config(cfg_path, overrides)
-    plan = plan_from_config(cfg)
-    text = effective_cfg(cfg.parser, _defaults(cfg, plan))
-    run_plan(plan, stage, threads, restart=restart, cfg_text=text)
+    with hold_folder(cfg.exp.out_folder):  # before reading data: a 2nd run stops now
+        plan = plan_from_config(cfg)
+        text = effective_cfg(cfg.parser, _defaults(cfg, plan))
+        run_plan(plan, stage, threads, restart=restart, cfg_text=text)
