@@ -139,3 +139,12 @@ def test_keys_that_only_say_where_to_write_are_not_compared():
     old = "[exp]\nout_folder = a\ncmd = \nseed = 1\n[x]\nfea = a\n\tb\n"
     new = "[exp]\nout_folder = /abs/a\ncmd = srun\nseed = 2\n[x]\nfea = a\n  b\n"
     assert changed_keys(old, new) == [("exp", "seed", "1", "2")]
+
+
+def test_docstring_examples():
+    import doctest
+
+    from pytorch_kaldi_snn.runner import folder
+
+    result = doctest.testmod(folder)
+    assert result.attempted > 0 and result.failed == 0
