@@ -126,6 +126,9 @@ def test_a_changed_learning_rate_refuses_to_resume_until_restart(dirs, tmp_path,
     assert "changed: [architecture1] arch_lr: '0.002' -> '0.004';" in err
     assert _res(out) == before
 
+    rc = main(["run", cfg, "--stage", "forward", "--restart"])
+    assert rc == 1 and "--restart deletes the trained model" in capsys.readouterr().err
+    assert _res(out) == before
     rc = main(["run", cfg, *SMALL, "--architecture1,arch_lr=0.004", "--stage",
                "train", "--restart"])
     assert rc == 0, capsys.readouterr().err

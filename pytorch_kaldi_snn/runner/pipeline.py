@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from pytorch_kaldi_snn.errors import DataError
+from pytorch_kaldi_snn.errors import ConfigError, DataError
 from pytorch_kaldi_snn.runner.checkpoint import atomic_write_text
 from pytorch_kaldi_snn.runner.decoding import (
     ForwardResult,
@@ -186,6 +186,10 @@ def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
     from pytorch_kaldi_snn.runner.config import load_config
     from pytorch_kaldi_snn.runner.plan import plan_from_config
 
+    if restart and stage == "forward":
+        raise ConfigError("--restart deletes the trained model that --stage forward "
+                          "needs", value="--restart --stage forward",
+                          allowed="--restart with --stage all or train")
     cfg = load_config(cfg_path, overrides)
     with hold_folder(cfg.exp.out_folder):  # before reading data: a 2nd run stops now
         plan = plan_from_config(cfg)
