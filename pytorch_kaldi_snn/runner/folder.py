@@ -217,9 +217,10 @@ def check_and_record(out_folder: str, text: str, *, write: bool) -> None:
                                    for s, k, a, b in changes)
                 raise ResumeError(
                     f"{out_folder}: this folder holds a run made with another cfg "
-                    f"({path}); changed: {listed}; to keep that run, give this one a "
-                    "new out_folder (--exp,out_folder=...); to discard it and train "
-                    "from scratch, add --restart")
+                    f"({path}); changed: {listed}; to go on with what trained, run "
+                    f"{path}; to keep that run, give this one a new out_folder "
+                    "(--exp,out_folder=...); to discard it and train from scratch, add "
+                    "--restart")
             return
         logger.warning("%s: training state without %s (an older version wrote it); "
                        "recording this run's cfg, which cannot be compared", out_folder,

@@ -1,8 +1,9 @@
 """The finite check after every training step: loss, gradients, parameters, buffers.
 
 A learning rate that is too high (``arch_lr=10`` on the demo) can leave the printed loss
-finite while the weights turn NaN: a NaN membrane potential never crosses the threshold,
-so the spiking layers output zeros and the head still sees numbers. The loss alone
+finite while the weights turn NaN (seen on the demo: a NaN membrane potential fails
+every threshold comparison, so a spiking layer emits zeros and the head still sees
+numbers). The loss alone
 cannot tell, so after ``loss.backward()`` and the optimizer steps of each batch one
 reduction covers every floating tensor the step touched::
 
