@@ -4,18 +4,39 @@ A file is written under a temporary name in its destination folder and renamed o
 final name with :func:`os.replace`, so a crash never leaves a half-written file there.
 The file gets the permissions a plain ``open(path, "w")`` would give it (0666 minus
 the umask), not the owner-only 0600 of :func:`tempfile.mkstemp`, so results and models
-can be shared as usual.
+can be shared as usual. A full disk (or quota) raises :class:`DiskFullError`, "no space
+left on device while writing <path>", and leaves the old file, if any, untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO, Callable, Union
 
+from pytorch_kaldi_snn.errors import DataError
+
 PathLike = Union[str, "os.PathLike[str]"]
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(DataError):
+    """The device (or the user's quota) is full while writing a file."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """An OSError ENOSPC/EDQUOT, also when a library wrapped it (torch.save raises a
+    RuntimeError from the failed write)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _read_umask() -> int:
@@ -58,6 +79,12 @@ def atomic_path(path: PathLike) -> Iterator[str]:
         yield tmp
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
+    except Exception as exc:
+        if _disk_full(exc):
+            raise DiskFullError(f"no space left on device while writing {path}; free "
+                                "some space and run again (a run resumes from its "
+                                "last complete checkpoint)") from exc
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

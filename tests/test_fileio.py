@@ -42,3 +42,32 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
             fh.write(b"x")
         raise KeyError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path):
+    import errno
+
+    from pytorch_kaldi_snn.fileio import DiskFullError
+
+    target = tmp_path / "res.res"
+    target.write_text("ep=0\n")
+
+    def full(fh):
+        fh.write(b"ep=0\nep=1")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(DiskFullError, match=f"no space left on device while writing "
+                       f"{target}"):
+        atomic_write_bytes(target, full)
+    assert target.read_text() == "ep=0\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res.res"]
+
+    def wrapped(fh):  # what torch.save raises when its write fails
+        try:
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        except OSError as exc:
+            raise RuntimeError("file write failed") from exc
+
+    with pytest.raises(DiskFullError):
+        atomic_write_bytes(tmp_path / "model.pkl", wrapped)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res.res"]

@@ -7,8 +7,9 @@ and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -20,6 +21,20 @@ _FALSE = {"False", "false", "0"}
 # Keys the host (or our runner) puts into every architecture section.
 HOST_PREFIXES = ("arch_", "opt_")
 HOST_KEYS = {"use_cuda", "to_do"}
+# open recorders of the defaults OptionReader.raw filled in (see recording_defaults)
+_recorders: list[dict[tuple[str | None, str], str]] = []
+
+
+@contextlib.contextmanager
+def recording_defaults() -> Iterator[dict[tuple[str | None, str], str]]:
+    """Collect ``(section, key) -> default`` for every option a class read from its
+    default while the block runs (the runner writes them into the effective cfg)."""
+    seen: dict[tuple[str | None, str], str] = {}
+    _recorders.append(seen)
+    try:
+        yield seen
+    finally:
+        _recorders.remove(seen)
 
 
 class OptionReader:
@@ -52,6 +67,8 @@ class OptionReader:
             return value
         if default is None:
             raise self._error("missing option", key, None, "see the class's proto file")
+        for seen in _recorders:
+            seen[(self.section, key)] = default
         return default
 
     def _one(
@@ -315,7 +332,9 @@ def parse_snn_options(
         threshold_k=k,
         ema_momentum=r.float("snn_ema_momentum", 0.0, 1.0, default="0.1"),
         alpha=r.float("snn_alpha", 0.0, 1.0, default="1.0"),
-        beta=r.float("snn_beta", 0.0, 1.0, default="0.9"),
+        beta=r.float("snn_beta", 0.0, 1.0, default="0.9")
+        if kind == "traditional"
+        else 0.9,
         learn_decay=r.bool("snn_learn_decay", default="False"),
         input_encoding=r.choice("snn_input_encoding", ["none", "sigma_delta"], "none"),
         quantizer=quantizer,

@@ -15,6 +15,7 @@ rerun after a kill continues exactly where it stopped.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import random
@@ -67,10 +68,17 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 def save_checkpoint(path: str, model_par: Mapping, optimizer_par: Mapping,
                     **extra: Any) -> None:
-    """Write ``{"model_par", "optimizer_par", **extra}`` atomically with torch.save."""
+    """Write ``{"model_par", "optimizer_par", **extra}`` atomically with torch.save.
+
+    The payload is serialised in memory first, so a full disk surfaces as the plain
+    OSError of the write (:class:`~pytorch_kaldi_snn.fileio.DiskFullError`), not as
+    torch's RuntimeError.
+    """
     payload = {"model_par": dict(model_par), "optimizer_par": dict(optimizer_par)}
     payload.update(extra)
-    atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, lambda fh: fh.write(buf.getbuffer()))
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:

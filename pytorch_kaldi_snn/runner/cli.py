@@ -75,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and decode with the final checkpoints",
     )
     parser.add_argument(
+        "--restart", action="store_true",
+        help="delete what the out_folder holds from earlier runs (checkpoints, "
+        "res.res, conf.cfg, forward and decoding outputs) and train from scratch; "
+        "needed to rerun a folder with a changed cfg",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, metavar="N",
         help="CPU threads per process for torch (0: OMP_NUM_THREADS when set, else 1; "
         "recurrent steps are small matrix products that extra threads slow down, "
@@ -88,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
     items, stage, threads = _split_options(list(args.overrides), args.stage,
                                            args.threads)
+    restart = args.restart or "--restart" in items
+    items = [i for i in items if i != "--restart"]
     parse_overrides(items)  # one clear error for a malformed override
     run_experiment(args.cfg, ["--" + i.removeprefix("--") for i in items], stage=stage,
-                   threads=threads)
+                   threads=threads, restart=restart)
     return 0
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pytorch_kaldi_snn.fileio import atomic_path
 from pytorch_kaldi_snn.runner.archs import build_arch, make_optimizer, set_lr
 from pytorch_kaldi_snn.runner.batching import collate, make_batches, make_pieces
 from pytorch_kaldi_snn.runner.checkpoint import (
@@ -57,6 +58,7 @@ from pytorch_kaldi_snn.runner.distributed import (
     unwrap,
     wrap_ddp,
 )
+from pytorch_kaldi_snn.runner.guard import FiniteGuard
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 from pytorch_kaldi_snn.runner.results import format_res_line, newbob
 from pytorch_kaldi_snn.runner.train import PassStats, run_pass, shard
@@ -191,6 +193,19 @@ def _mean_info(infos: list[dict[str, float]]) -> tuple[float, float]:
     return loss, err
 
 
+def _guard(nets: Nets, ep: int, ck: int, data: str,
+           previous: Mapping[str, str] | None,
+           lrs: Mapping[str, float]) -> FiniteGuard:
+    kept = ("kept the last good checkpoint ("
+            + os.path.basename(next(iter(previous.values()))).rsplit("_", 1)[0]
+            + "_*.pkl), wrote nothing after it") if previous else \
+        "wrote no checkpoint"
+    return FiniteGuard(
+        nets=nets.nets, sections={k: nets.plan.arch(k).section for k in nets.nets},
+        lrs={k: lrs[k] for k in nets.optimizers}, where=f"epoch {ep}, chunk {ck} of "
+        f"{data}", kept=kept)
+
+
 def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
     """Run (or resume) training; returns the final checkpoint path per architecture."""
     exp = os.path.join(plan.out_folder, "exp_files")
@@ -233,6 +248,8 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                     nets.step, batches, device=ctx.device, total=n,
                     optimizers=list(nets.optimizers.values()),
                     desc=f"train ep{ep} ck{ck}",
+                    guard=_guard(nets, ep, ck, tr_data, previous,
+                                 {k: v[ep] for k, v in lrs.items()}),
                 )
                 logger.info("epoch %d chunk %d: loss %.3f err %.3f, %.0f frames/s",
                             ep, ck, stats.loss, stats.err, stats.frames_per_second)
@@ -266,8 +283,8 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
     for arch in (plan.arch(n) for n in used_archs(plan)):
         path = os.path.join(exp, f"final_{arch.section}.pkl")
         if ctx.is_main and previous:
-            shutil.copyfile(previous[arch.name], path + ".part")
-            os.replace(path + ".part", path)
+            with atomic_path(path) as tmp:
+                shutil.copyfile(previous[arch.name], tmp)
         final[arch.name] = path
     barrier(ctx)
     return final

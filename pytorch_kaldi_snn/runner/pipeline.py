@@ -7,6 +7,10 @@ best ``%WER`` line is appended to ``res.res`` and printed. A Table-1 style row i
 written to ``<out_folder>/table1.{json,md}``::
 
     accuracy = 100 - %WER (or 100 - 100 * frame error when nothing was decoded)
+
+The run holds the out folder's lock throughout, removes temp files a killed run left,
+and (from a cfg) records the effective cfg as ``conf.cfg`` or refuses to continue a run
+made with another one (:mod:`pytorch_kaldi_snn.runner.folder`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from pytorch_kaldi_snn.errors import DataError
+import torch
+
+from pytorch_kaldi_snn.errors import ConfigError, DataError
 from pytorch_kaldi_snn.runner.checkpoint import atomic_write_text
 from pytorch_kaldi_snn.runner.decoding import (
     ForwardResult,
@@ -25,10 +31,18 @@ from pytorch_kaldi_snn.runner.decoding import (
 )
 from pytorch_kaldi_snn.runner.distributed import (
     DistContext,
+    barrier,
     init_distributed,
     set_cpu_threads,
 )
 from pytorch_kaldi_snn.runner.experiment import train_experiment, used_archs
+from pytorch_kaldi_snn.runner.folder import (
+    check_and_record,
+    clear_outputs,
+    effective_cfg,
+    hold_folder,
+    remove_stale_parts,
+)
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
 logger = logging.getLogger(__name__)
@@ -116,26 +130,70 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
     return rows
 
 
-def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0) -> None:
-    """Train and/or forward+decode a plan (``stage``: all, train or forward)."""
+def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0, *,
+             restart: bool = False, cfg_text: str | None = None) -> None:
+    """Train and/or forward+decode a plan (``stage``: all, train or forward).
+
+    ``restart`` first deletes the folder's earlier outputs; ``cfg_text`` is the
+    effective cfg to compare with the folder's ``conf.cfg`` (and record there).
+    """
     set_cpu_threads(threads)
-    ctx = init_distributed(plan.use_cuda)
-    if stage in ("all", "train"):
-        final = train_experiment(plan, ctx)
-    else:
-        final = _final_checkpoints(plan)
-    if stage in ("all", "forward") and plan.forward is not None:
-        forward_and_decode(plan, ctx, final)
+    with hold_folder(plan.out_folder):
+        ctx = init_distributed(plan.use_cuda)
+        if ctx.is_main:
+            if restart:
+                clear_outputs(plan.out_folder)
+            remove_stale_parts(plan.out_folder)
+        barrier(ctx)
+        if cfg_text is not None:
+            check_and_record(plan.out_folder, cfg_text, write=stage != "forward")
+        if stage in ("all", "train"):
+            final = train_experiment(plan, ctx)
+        else:
+            final = _final_checkpoints(plan)
+        if stage in ("all", "forward") and plan.forward is not None:
+            forward_and_decode(plan, ctx, final)
+
+
+def _defaults(cfg, plan: ExperimentPlan) -> dict[tuple[str, str], str]:
+    """The values the cfg reader and the architecture classes take for keys the cfg
+    leaves out (the classes are built once, on the CPU, to learn theirs)."""
+    from pytorch_kaldi_snn.pytorch_kaldi.options import recording_defaults
+    from pytorch_kaldi_snn.runner.archs import build_arch
+
+    out = {("exp", "run_nn_script"): cfg.exp.run_nn_script, ("exp", "cmd"): cfg.exp.cmd,
+           ("exp", "production"): str(cfg.exp.production)}
+    if cfg.decoding is not None:
+        out[("decoding", "decoding_proto")] = cfg.decoding.get(
+            "decoding_proto", "proto/decoding.proto")
+
+    def make(name: str, inp_dim: int):
+        arch = plan.arch(name)
+        return build_arch(arch.cls, arch.options_for(0, "train"), inp_dim,
+                          section=arch.section, file=plan.cfg_file)
+
+    with recording_defaults() as seen, torch.random.fork_rng(devices=[]):
+        plan.model.build(make)
+    out.update({k: v for k, v in seen.items() if k[0] is not None})
+    return out
 
 
 def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
-                   stage: str = "all", threads: int = 0) -> None:
-    """``run_exp.py CFG [--section,field=value ...]``."""
+                   stage: str = "all", threads: int = 0,
+                   restart: bool = False) -> None:
+    """``run_exp.py CFG [--section,field=value ...]``; ``restart``: discard what the
+    out folder holds and train from scratch."""
     from pytorch_kaldi_snn.runner.config import load_config
     from pytorch_kaldi_snn.runner.inputs import check_inputs
     from pytorch_kaldi_snn.runner.plan import plan_from_config
 
+    if restart and stage == "forward":
+        raise ConfigError("--restart deletes the trained model that --stage forward "
+                          "needs", value="--restart --stage forward",
+                          allowed="--restart with --stage all or train")
     cfg = load_config(cfg_path, overrides)
-    plan = plan_from_config(cfg)
-    check_inputs(plan, stage)  # every input the stage reads, before anything is written
-    run_plan(plan, stage, threads)
+    with hold_folder(cfg.exp.out_folder):  # before reading data: a 2nd run stops now
+        plan = plan_from_config(cfg)
+        check_inputs(plan, stage)  # every input the stage reads, before anything is written
+        text = effective_cfg(cfg.parser, _defaults(cfg, plan))
+        run_plan(plan, stage, threads, restart=restart, cfg_text=text)

@@ -68,15 +68,21 @@ def _all_reduce(values: list[float], device: torch.device) -> list[float]:
 
 def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
              optimizers: Sequence[torch.optim.Optimizer] = (), desc: str = "",
-             total: int | None = None) -> PassStats:
-    """Run ``step`` on every batch; train when ``optimizers`` is non-empty."""
+             total: int | None = None,
+             guard: Callable[[torch.Tensor, int], None] | None = None) -> PassStats:
+    """Run ``step`` on every batch; train when ``optimizers`` is non-empty.
+
+    In training, ``guard(loss, batch_index)`` runs after the optimizer steps of each
+    batch (see :class:`~pytorch_kaldi_snn.runner.guard.FiniteGuard`); without one, a
+    non-finite loss alone stops the pass.
+    """
     start = time.time()
     train = bool(optimizers)
     sum_loss = sum_err = 0.0
     frames = 0
     bar = tqdm(batches, desc=desc, total=total, disable=None, leave=False,
                unit="batch", dynamic_ncols=True)
-    for batch in bar:
+    for index, batch in enumerate(bar):
         batch = batch.to(device)
         n = batch.frames
         if n == 0:
@@ -85,7 +91,7 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss, err = step(batch)
-            if not torch.isfinite(loss):
+            if guard is None and not torch.isfinite(loss):
                 raise SnnKaldiError(
                     f"non-finite training loss ({float(loss)}) in {desc or 'training'};"
                     " lower arch_lr or check the features"
@@ -93,6 +99,8 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
             loss.backward()
             for opt in optimizers:
                 opt.step()
+            if guard is not None:
+                guard(loss, index)
         else:
             with torch.no_grad():
                 loss, err = step(batch)
