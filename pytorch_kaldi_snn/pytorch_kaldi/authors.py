@@ -30,6 +30,10 @@ traditional model ignores ``do_edat`` and always quantises. Initialisation as th
 Kaiming-uniform (sigmoid gain) for W, one orthogonal matrix (ReLU gain) over the
 stacked ``[2H, H]`` U, readout uniform in :math:`\pm\sqrt{0.01 / (H + O)}`.
 
+``arch_library=pytorch_kaldi_snn.pytorch_kaldi.authors`` runs every cfg of their
+release with nothing else changed: this module also exports their modified uni-GRU and
+uni-LSTM baselines as ``GRU`` and ``LSTM`` (:mod:`.authors_rnn`).
+
 Their checkpoints (``model_par`` of their ``.pkl``) load strictly: a load hook renames
 their keys (:func:`from_authors_state_dict`); :func:`to_authors_state_dict` goes back.
 """
@@ -46,12 +50,16 @@ from torch import Tensor, nn
 from pytorch_kaldi_snn.nn import SigmaDeltaEncoder, SNNStack, SymmetricSpike
 from pytorch_kaldi_snn.nn.layers import SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
+from pytorch_kaldi_snn.pytorch_kaldi.authors_rnn import AuthorsGRU, AuthorsLSTM
 from pytorch_kaldi_snn.pytorch_kaldi.options import (
     check_input,
     parse_authors_options,
     parse_inp_dim,
 )
 from pytorch_kaldi_snn.pytorch_kaldi.snn import _attach_ops_hook
+
+GRU = AuthorsGRU  # their arch_class names
+LSTM = AuthorsLSTM
 
 # their quantiser buffer -> ours (zero_point is always 0 and has no counterpart)
 QUANT_KEYS = {
