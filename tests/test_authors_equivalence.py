@@ -319,3 +319,31 @@ def test_one_bit_warns_once_and_says_why(monkeypatch):
         pk.ImprovedSpikingModelV2(opts, 5)
         pk.ImprovedSpikingModelV2(opts, 5)
     assert len([w for w in record if "n_bits=1" in str(w.message)]) == 1
+
+
+@pytest.mark.parametrize("kind", ["traditional", "v1", "v2"])
+def test_their_checkpoint_file_loads_strictly_and_round_trips(kind, tmp_path):
+    from pytorch_kaldi_snn.runner.checkpoint import load_checkpoint, save_checkpoint
+
+    ref = Reference(kind, 6, 3)
+    torch.manual_seed(1)
+    ref.forward(torch.randn(T, B, F), True)  # trained ranges and statistics
+    theirs = ref.theirs()
+    path = tmp_path / "final_architecture1.pkl"  # their .pkl layout
+    save_checkpoint(str(path), theirs, {})
+    ours = _ours(kind, 6, 3, to_do="forward")
+    ours.load_state_dict(load_checkpoint(str(path))["model_par"], strict=True)
+    x = torch.randn(T, B, F, generator=torch.Generator().manual_seed(2))
+    assert (ours.eval()(x) - ref.forward(x, False)[0]).abs().max() < 1e-9
+    back = to_authors_state_dict(ours)
+    assert sorted(back) == sorted(theirs)
+    assert all(torch.equal(back[k].to(v.dtype), v) for k, v in theirs.items())
+    # our own naming still loads strictly (the hook only acts on theirs)
+    again = _ours(kind, 6, 3)
+    again.load_state_dict(ours.state_dict(), strict=True)
+
+
+def test_a_checkpoint_of_another_kind_is_refused():
+    ours = _ours("v1", 6, 3)
+    with pytest.raises(RuntimeError, match="w_rec"):
+        ours.load_state_dict(Reference("v2", 6, 3).theirs(), strict=True)
