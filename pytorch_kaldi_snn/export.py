@@ -57,16 +57,14 @@ def _multibit(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
     return torch.where(v > k * step, q * step, torch.zeros((), dtype=v.dtype))
 
 
-def _symmetric(v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tensor:
+def _symmetric(v: Tensor, max_abs: Tensor, scale: Tensor, threshold: float) -> Tensor:
     """The authors' quantiser with the operations of ``_SymmetricSpike.forward``;
     ``trunc`` is written as ceil/floor by sign (the same values) because ONNX has no
     Trunc operator."""
-    levels = 2 ** (n_bits - 1)
-    z = v * levels / scale
-    q = torch.where(z < 0, torch.ceil(z), torch.floor(z)).clamp(
-        -(levels - 1), levels - 1)
+    z = scale * torch.minimum(torch.maximum(v, -max_abs), max_abs)
+    q = torch.where(z < 0, torch.ceil(z), torch.floor(z))
     q = torch.where(q.abs() <= threshold, torch.zeros_like(q), q)
-    return q * (scale / levels)
+    return q / scale
 
 
 def _spike_fn(spike: nn.Module):
@@ -74,8 +72,10 @@ def _spike_fn(spike: nn.Module):
         b = spike.range.detach().clone()
         return lambda v: _multibit(v, b.to(v.dtype), spike.n_bits, spike.k)
     if type(spike) is SymmetricSpike:
-        scale = spike.scale().detach().clone()
-        return lambda v: _symmetric(v, scale.to(v.dtype), spike.n_bits, spike.threshold)
+        m = spike.max_abs().detach().clone()
+        scale = spike.q_scale.detach().clone()
+        return lambda v: _symmetric(v, m.to(v.dtype), scale.to(v.dtype),
+                                    spike.threshold)
     raise DataError(f"cannot export the spike activation {type(spike).__name__}")
 
 

@@ -50,7 +50,8 @@ def _compare(kind, n_bits, *, dtype=torch.float64, train=True, **kw):
     assert y_fast.shape == y_ref.shape and y_fast.is_contiguous()
     torch.testing.assert_close(y_fast, y_ref, rtol=1e-9, atol=1e-10)
     assert (y_ref != 0).any()
-    assert torch.equal(fast.spike.range, ref.spike.range)
+    # the fused kernel orders the membrane sum differently: max V agrees to 1 ulp
+    torch.testing.assert_close(fast.spike.range, ref.spike.range, rtol=1e-14, atol=0)
     if fast.bn is not None:
         torch.testing.assert_close(fast.bn.running_mean, ref.bn.running_mean)
     g = torch.randn_like(y_ref)

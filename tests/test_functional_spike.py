@@ -50,8 +50,12 @@ def test_straight_through_gradient_is_exact():
 def test_symmetric_quantiser_values_and_gradient():
     s = torch.tensor(1.0)
     v = torch.tensor([-1.5, -0.9, -0.2, 0.1, 0.3, 0.8], requires_grad=True)
-    y = symmetric_spike(v, s, 3, 1)  # 4 levels per sign, |q| <= 1 -> 0
-    assert y.tolist() == [-0.75, -0.75, 0.0, 0.0, 0.0, 0.75]
+    y = symmetric_spike(v, s, 3, 1)  # scale 4 (1 - 1e-4), |q| <= 1 -> 0
+    step = 1 / (4 * (1 - 1e-4))
+    assert torch.allclose(y, torch.tensor([-3, -3, 0, 0, 0, 3]) * step, atol=0)
+    # a zero range (before any training batch) gives zeros; 1 bit gives zeros
+    assert torch.all(symmetric_spike(v, torch.tensor(0.0), 3, 0) == 0)
+    assert torch.all(symmetric_spike(v, s, 1, 0) == 0)
     y.sum().backward()
     assert v.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 

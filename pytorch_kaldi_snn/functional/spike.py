@@ -18,9 +18,20 @@ fix for the gradient mismatch of binary spikes). ``n_bits=None`` is full precisi
 :math:`Y = \mathrm{relu}(V)`.
 
 The authors' release uses a signed, symmetric quantiser instead
-(:func:`symmetric_spike`): :math:`L = 2^{N-1}`, :math:`q = \mathrm{trunc}(V L / s)`
-clamped to :math:`\pm(L-1)`, zeroed where :math:`|q| \le` ``threshold``,
-:math:`Y = q s / L`.
+(:func:`symmetric_spike`), with :math:`m = \max|V|` its tracked range and
+:math:`n = 2^{N-1}`:
+
+.. math::
+
+    s = \frac{n (1 - 10^{-4})}{m} \ (s = 1 - 10^{-4} \text{ when } m = 0), \qquad
+    q = \mathrm{trunc}(s \, \mathrm{clamp}(V, -m, m)), \qquad
+    Y = \begin{cases} q / s & |q| > \text{threshold} \\ 0 & \text{otherwise}
+        \end{cases}
+
+so at most :math:`n - 1` levels per sign, every output is 0 while :math:`m = 0` (before
+any training batch), and with N = 1 every output is 0 (:math:`|sV| < 1`). Backward:
+identity where :math:`|V| \le m`, 0 elsewhere (the clamp's gradient times the
+straight-through estimator).
 """
 
 from __future__ import annotations
@@ -66,27 +77,47 @@ def multibit_spike(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
     return _MultiBitSpike.apply(v, b, n_bits, k)
 
 
+def symmetric_scale(max_abs: Tensor, n_bits: int) -> Tensor:
+    """The authors' scale ``s = 2^(N-1) (1 - 1e-4) / max_abs`` (``max_abs = 0`` counts
+    as ``2^(N-1)``, so s = 1 - 1e-4 there).
+
+    >>> symmetric_scale(torch.tensor([2.0, 0.0]), 3)
+    tensor([1.9998, 0.9999])
+    """
+    n = 2 ** (n_bits - 1)
+    sat = torch.where(max_abs == 0, torch.full_like(max_abs, n), max_abs)
+    return n * (1 - 1e-4) / sat
+
+
 class _SymmetricSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tensor:  # type: ignore[override]
-        levels = 2 ** (n_bits - 1)
-        q = torch.trunc(v * levels / scale).clamp_(-(levels - 1), levels - 1)
+    def forward(ctx, v: Tensor, max_abs: Tensor, scale: Tensor, threshold: float) -> Tensor:  # type: ignore[override]
+        m = max_abs.to(v.dtype)
+        q = torch.trunc(scale.to(v.dtype) * torch.minimum(torch.maximum(v, -m), m))
         q = torch.where(q.abs() <= threshold, torch.zeros_like(q), q)
-        ctx.save_for_backward(v, scale)
-        return q * (scale / levels)
+        ctx.save_for_backward(v, m)
+        return q / scale.to(v.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        v, scale = ctx.saved_tensors
-        inside = v.abs() <= scale
+        v, m = ctx.saved_tensors
+        inside = v.abs() <= m
         return grad * inside.to(grad.dtype), None, None, None
 
 
-def symmetric_spike(v: Tensor, scale: Tensor, n_bits: int, threshold: float) -> Tensor:
-    """The authors' signed quantiser: 2^(N-1) - 1 levels per sign, zero where
-    |q| <= threshold.
+def symmetric_spike(
+    v: Tensor,
+    max_abs: Tensor,
+    n_bits: int,
+    threshold: float,
+    scale: Tensor | None = None,
+) -> Tensor:
+    """The authors' signed quantiser (module docstring): ``max_abs`` is the tracked
+    range m, ``scale`` defaults to :func:`symmetric_scale` of it.
 
     >>> symmetric_spike(torch.tensor([-0.9, -0.2, 0.3, 0.8]), torch.tensor(1.0), 3, 1)
-    tensor([-0.7500,  0.0000,  0.0000,  0.7500])
+    tensor([-0.7501,  0.0000,  0.0000,  0.7501])
     """
-    return _SymmetricSpike.apply(v, scale, n_bits, threshold)
+    if scale is None:
+        scale = symmetric_scale(max_abs, n_bits)
+    return _SymmetricSpike.apply(v, max_abs, scale, threshold)

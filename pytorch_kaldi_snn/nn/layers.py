@@ -72,7 +72,9 @@ class SpikingLayer(nn.Module):
         gates = 1 if kind == "traditional" else 2
         h = self.hidden_size
         self.w_in = nn.Linear(input_size, gates * h, bias=not use_batchnorm)
-        nn.init.xavier_uniform_(self.w_in.weight)
+        with torch.no_grad():  # Glorot per gate matrix (W_fi, W_ci): bound sqrt(6/(F+H))
+            for block in self.w_in.weight.split(h, dim=0):
+                nn.init.xavier_uniform_(block)
         if self.w_in.bias is not None:
             nn.init.zeros_(self.w_in.bias)
         self.bn = nn.BatchNorm1d(gates * h) if use_batchnorm else None
@@ -188,7 +190,8 @@ class SpikingLayer(nn.Module):
 class SNNStack(nn.Module):
     """Stacked spiking layers with an optional sigma-delta input encoder.
 
-    ``make_spike()`` builds one activation module per layer (each tracks its own range).
+    ``make_spike()`` builds one activation module per layer (each tracks its own range);
+    ``layer_cls`` (default :class:`SpikingLayer`) builds each layer.
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class SNNStack(nn.Module):
         beta: float = 0.9,
         learn_decay: bool = False,
         encoder: nn.Module | None = None,
+        layer_cls: type[SpikingLayer] | None = None,
     ) -> None:
         super().__init__()
         make_spike = make_spike or MultiBitSpike
@@ -215,7 +219,7 @@ class SNNStack(nn.Module):
         dims = [int(input_size)] + [int(s) for s in sizes]
         for i in range(n):
             layers.append(
-                SpikingLayer(
+                (layer_cls or SpikingLayer)(
                     dims[i],
                     dims[i + 1],
                     kind,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
 from pytorch_kaldi_snn.errors import ConfigError
-from pytorch_kaldi_snn.functional.spike import multibit_spike, symmetric_spike
+from pytorch_kaldi_snn.functional.spike import (
+    multibit_spike,
+    symmetric_scale,
+    symmetric_spike,
+)
 
 
 class MultiBitSpike(nn.Module):
@@ -90,57 +96,92 @@ class MultiBitSpike(nn.Module):
         return f"n_bits={bits}, k={self.k}, momentum={self.momentum}"
 
 
-class SymmetricSpike(nn.Module):
-    """The authors' signed quantiser with a bias-corrected EMA of the min and max.
+_ONE_BIT_WARNED = False
+ONE_BIT_WARNING = (
+    "n_bits=1: the authors' signed quantiser has 2^(N-1) - 1 = 0 levels per sign "
+    "(trunc(V * (1 - 1e-4) / max|V|) = 0 for every V), so every spike and every "
+    "sigma-delta input event is 0 and the output depends on the readout's batch norm "
+    "only. This reproduces the authors' code (their 1-bit runs); use n_bits >= 2 for "
+    "a model that learns."
+)
 
-    Updated at every call in training (the authors' scheme): ``ema <- (1-m) ema + m x``,
-    corrected by ``1 - (1-m)^t``. The scale is ``max(|min|, |max|)``.
+
+def _warn_one_bit() -> None:
+    global _ONE_BIT_WARNED
+    if not _ONE_BIT_WARNED:
+        _ONE_BIT_WARNED = True
+        warnings.warn(ONE_BIT_WARNING, UserWarning, stacklevel=3)
+
+
+class SymmetricSpike(nn.Module):
+    r"""The authors' signed quantiser (:func:`~pytorch_kaldi_snn.functional.spike.
+    symmetric_spike`) with its bias-corrected EMA of the min and the max.
+
+    In training every call first updates, with :math:`t` the call count and
+    :math:`m` the momentum (a buffer, as theirs, so it follows ``.double()``),
+
+    .. math::
+
+        	ilde a_t = (1 - m) 	ilde a_{t-1} + m \min V, \quad
+        a_t = 	ilde a_t / (1 - (1 - m)^t) \quad 	ext{(the same for the max } b_t)
+
+    then quantises with the range :math:`\max(|a_t|, |b_t|)` and stores the scale it
+    used; eval uses the stored scale and the last range. Before any training call the
+    range is 0, so every output is 0 (as in their code).
     """
 
     def __init__(
         self, n_bits: int = 6, threshold: float = 3, momentum: float = 0.1
     ) -> None:
         super().__init__()
-        if not 2 <= int(n_bits) <= 32:
+        if not 1 <= int(n_bits) <= 32:
             raise ConfigError(
                 "bits out of range",
                 key="n_bits",
                 value=str(n_bits),
-                allowed="2..32 for the signed quantiser "
-                "(32: the authors' full precision)",
+                allowed="1..32 for the signed quantiser "
+                "(32: the authors' full precision; 1: every output is 0)",
             )
-        if not 0 <= threshold < 2 ** (n_bits - 1):
+        if not 0 <= threshold < max(1, 2 ** (n_bits - 1)):
             raise ConfigError(
                 "threshold above the range",
                 key="threshold",
                 value=str(threshold),
-                allowed=f"[0, {2 ** (n_bits - 1) - 1}] levels for {n_bits} bits",
+                allowed=f"[0, {max(0, 2 ** (n_bits - 1) - 1)}] levels for "
+                f"{n_bits} bits",
             )
         self.n_bits = int(n_bits)
         self.threshold = float(threshold)
         self.momentum = float(momentum)
-        self.register_buffer("ema_min", torch.zeros(()))
-        self.register_buffer("ema_max", torch.zeros(()))
-        self.register_buffer("num_updates", torch.zeros(()))
+        if self.n_bits == 1:
+            _warn_one_bit()
+        self.register_buffer("ema_momentum", torch.tensor(self.momentum))
+        for name in ("min_biased", "min_tracked", "max_biased", "max_tracked",
+                     "iter_count"):
+            self.register_buffer(name, torch.zeros(1))
+        self.register_buffer("q_scale", torch.ones(1))
 
-    def scale(self) -> Tensor:
-        t = self.num_updates.clamp(min=1)
-        corr = 1 - (1 - self.momentum) ** t
-        s = torch.maximum(self.ema_min.abs(), self.ema_max.abs()) / corr
-        return torch.where(self.num_updates > 0, s, torch.ones_like(s)).clamp(min=1e-6)
+    def max_abs(self) -> Tensor:
+        """The range m = max(|tracked min|, |tracked max|) (0 before training)."""
+        return torch.maximum(self.min_tracked.abs(), self.max_tracked.abs())
+
+    @torch.no_grad()
+    def _update(self, v: Tensor) -> None:
+        m = self.ema_momentum
+        self.iter_count += 1
+        corr = 1 - (1 - m) ** self.iter_count
+        for side, value in (("min", v.min()), ("max", v.max())):
+            biased = getattr(self, f"{side}_biased") * (1 - m) + m * value
+            getattr(self, f"{side}_biased").copy_(biased)
+            getattr(self, f"{side}_tracked").copy_(biased / corr)
+        self.q_scale.copy_(symmetric_scale(self.max_abs(), self.n_bits))
 
     def forward(self, v: Tensor) -> Tensor:
         if self.training:
-            with torch.no_grad():
-                m = self.momentum
-                self.ema_min = (1 - m) * self.ema_min + m * v.detach().amin().to(
-                    self.ema_min
-                )
-                self.ema_max = (1 - m) * self.ema_max + m * v.detach().amax().to(
-                    self.ema_max
-                )
-                self.num_updates = self.num_updates + 1
-        return symmetric_spike(v, self.scale().to(v.dtype), self.n_bits, self.threshold)
+            self._update(v.detach())
+        return symmetric_spike(
+            v, self.max_abs(), self.n_bits, self.threshold, self.q_scale
+        )
 
     def observe(self, v_max: Tensor | None) -> None:
         """No-op: this quantiser updates at every call."""

@@ -252,13 +252,14 @@ class _Recurrent(nn.Module):
     prefix = ""
     gates = 1
     fused_cls: type = nn.Module
+    allow_fused = True
 
     def __init__(self, options: Mapping[str, str], inp_dim: int) -> None:
         super().__init__()
         self.opts = parse_stack_options(options, self.prefix, recurrent=True)
         o = self.opts
         self.input_dim = inp_dim
-        self.fused = (
+        self.fused = self.allow_fused and (
             all(a == "tanh" for a in o.acts)
             and not any(o.use_batchnorm) and not any(o.use_laynorm)
             and all(d == 0.0 for d in o.drops)
@@ -301,15 +302,17 @@ class _Recurrent(nn.Module):
     def _cell(self, i: int, wx_t, h, c, mask):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _mask(self, drop: float, batch: int, size: int, like: torch.Tensor):
+        """Recurrent dropout mask ``[B, H]`` (one per sequence) or None."""
+        if not (self.training and drop > 0.0):
+            return None
+        return torch.bernoulli(like.new_full((batch, size), 1.0 - drop)) / (1.0 - drop)
+
     def _direction(self, i: int, wx: torch.Tensor, size: int) -> torch.Tensor:
         batch = wx.shape[1]
         h = wx.new_zeros(batch, size)
         c = wx.new_zeros(batch, size)
-        drop = self.opts.drops[i]
-        mask = None
-        if self.training and drop > 0.0:
-            mask = (torch.bernoulli(wx.new_full((batch, size), 1.0 - drop))
-                    / (1.0 - drop))
+        mask = self._mask(self.opts.drops[i], batch, size, wx)
         outs = []
         for t in range(wx.shape[0]):
             h, c = self._cell(i, wx[t], h, c, mask)

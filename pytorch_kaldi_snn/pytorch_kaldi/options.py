@@ -372,19 +372,30 @@ AUTHORS_KEYS = [
 ]
 
 
-def parse_authors_options(options: Mapping[str, str], owner: str) -> AuthorsOptions:
+def parse_authors_options(
+    options: Mapping[str, str], owner: str, kind: str = "v2"
+) -> AuthorsOptions:
+    """The authors' keys with their defaults.
+
+    ``do_edat`` is optional (default True): the authors' traditional model has no
+    such key and always quantises. ``n_bits`` is 1..32 (32: practically full
+    precision; 1: every spike is 0, as in their code, with a warning) and
+    ``threshold`` counts levels below 2^(N-1) (0 at 1 bit); both only matter when the
+    model quantises.
+    """
     r = OptionReader(options, owner)
     r.reject_all_unknown(AUTHORS_KEYS)
     do_edat = r.bool("do_edat", default="True")
-    # The authors' cfgs use n_bits=32 as full precision (2^31 levels per sign).
-    n_bits = r.int("n_bits", 2, 32, default="6")
+    n_bits = r.int("n_bits", 1, 32, default="6")
     threshold = r.float("threshold", 0.0, 65535.0, default="3")
-    if do_edat and threshold >= 2 ** (n_bits - 1):
+    quantises = do_edat or kind == "traditional"
+    top = max(0, 2 ** (n_bits - 1) - 1)
+    if quantises and threshold >= max(1, 2 ** (n_bits - 1)):
         raise r._error(
             "threshold above the range",
             "threshold",
             str(threshold),
-            f"[0, {2 ** (n_bits - 1) - 1}] levels for {n_bits} bits",
+            f"[0, {top}] levels for {n_bits} bits",
         )
     return AuthorsOptions(
         hidden_size=r.int("hidden_size", 1, 100000),

@@ -97,7 +97,12 @@ def arch_config(path: str, s: configparser.SectionProxy, n_epochs: int) -> ArchC
                           key="arch_proto", value=proto_value,
                           allowed="a proto path relative to the PyTorch-Kaldi checkout "
                           "or this repository (e.g. proto/SNN_v2.proto)")
-    check_section(s, cfg_protos.proto_table(resolved), file=path, section_name=s.name)
+    table = cfg_protos.proto_table(resolved)
+    if resolved.startswith(cfg_protos.BUILTIN_PREFIX):
+        # a class with its own key set under upstream's proto name (the authors'
+        # GRU/LSTM: no layer-norm keys) is checked against that key set
+        table = getattr(resolve_class(path, s), "proto_table", None) or table
+    check_section(s, table, file=path, section_name=s.name)
 
     opt = s["arch_opt"].strip()
     opt_resolved = cfg_protos.resolve_proto(f"proto/{opt}.proto", path)
