@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.runner.model_lang import ModelProgram
+from pytorch_kaldi_snn.runner.render import check_filled
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +295,7 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
     from pytorch_kaldi_snn.runner.cfg_sections import build_config
 
     parser = read_cfg(path, overrides)
+    check_filled(parser, path)  # a template: one message naming every @TOKEN@
     return build_config(path, parser)
 
 
