@@ -1,24 +1,38 @@
 """``pytorch-kaldi-snn install-into PKDIR``: put our protos and cfgs into a
-PyTorch-Kaldi checkout.
+PyTorch-Kaldi checkout, with the cfg tokens filled.
 
-Copies the proto files of our classes (``proto/*.proto`` except the names upstream
-ships, so its ``global.proto``, ``sgd/adam/rmsprop.proto`` and arch protos are never
-touched) to ``PKDIR/proto/``, and the TIMIT/LibriSpeech cfg templates to
-``PKDIR/cfg/`` (sweeps to ``PKDIR/cfg/sweeps/``). Each file is reported as ``added``,
-``unchanged`` or ``replaced``; a file that exists with different content stops the
-whole install before anything is written unless ``--force`` is given, so a rerun is a
-no-op.
-``--set NAME=VALUE`` fills ``@NAME@`` tokens in the cfgs while copying.
+Copies every ``proto/*.proto`` of ours except the names upstream ships (so its
+``global.proto``, ``sgd/adam/rmsprop.proto`` and arch protos are never touched) to
+``PKDIR/proto/``, the TIMIT/LibriSpeech cfg templates to ``PKDIR/cfg/`` and the sweeps
+to ``PKDIR/cfg/sweeps/``. While copying it fills the cfgs' ``@TOKENS@``:
+
+- ``@OUT_FOLDER@``: ``exp/<cfg name>`` per cfg (``--set OUT_FOLDER=DIR/{cfg}`` moves
+  them; ``{cfg}`` is the cfg's name, so no two cfgs share a folder);
+- ``@DECODING_SCRIPT_FOLDER@``: ``PKDIR/kaldi_decoding_scripts`` when it is there;
+- features, alignments, data dirs, graph and scoring script from ``--kaldi-egs DIR``
+  (a finished Kaldi ``egs/timit/s5`` or ``egs/librispeech/s5``, see
+  :mod:`.kaldi_egs`); TIMIT cfgs take the TIMIT folder, LibriSpeech cfgs the
+  LibriSpeech one;
+- anything else, or any of the above, with ``--set NAME=VALUE`` (``--set NAME=``
+  forgets a value given before).
+
+What it wrote is recorded in ``PKDIR/.pytorch-kaldi-snn-install.json`` (the SHA-256
+of every file written, and the values used), so a rerun starts from the earlier values
+and rewrites the files it wrote (``updated``) but stops, before writing anything, at a
+file it did not write or one edited since (``--force`` replaces those).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.pytorch_kaldi import kaldi_egs
 from pytorch_kaldi_snn.runner.render import (
     atomic_write,
     parse_assignments,
@@ -30,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
+MANIFEST = ".pytorch-kaldi-snn-install.json"
 # proto names upstream PyTorch-Kaldi ships: never installed over
 UPSTREAM_PROTOS = frozenset({
     "global", "global_chunk", "global_refac01", "global_chunk_refac01", "model",
@@ -38,6 +53,7 @@ UPSTREAM_PROTOS = frozenset({
     "SincNet", "PASE", "logMelFb", "channelAvg",
 })
 CFG_PATTERNS = ("TIMIT_*.cfg", "Librispeech_*.cfg")
+DEFAULT_OUT = "exp/{cfg}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +63,28 @@ class Planned:
     source: Path
     target: Path
     text: str
-    action: str  # added, unchanged, replaced, conflict
+    action: str  # added, unchanged, updated, replaced, conflict
+    why: str = ""  # for a conflict: not ours, or edited since
+
+
+@dataclass
+class Settings:
+    """What fills the tokens: ``--set`` values, egs folders per corpus, feature
+    kind."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    egs: dict[str, str] = field(default_factory=dict)
+    feats: str = "fmllr"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one install."""
+
+    files: list[Planned]
+    resolved: list[kaldi_egs.Resolved]
+    open_tokens: dict[str, list[str]]  # token -> cfg names still holding it
+    settings: Settings
 
 
 def source_root() -> Path:
@@ -82,86 +119,211 @@ def sources(root: Path) -> list[tuple[Path, Path]]:
     return out
 
 
-def plan(pkdir: Path, root: Path, values: dict[str, str]) -> list[Planned]:
-    """What installing would do, without writing anything."""
-    files = sources(root)
-    if values:
-        known = {t for src, _ in files if src.suffix == ".cfg"
-                 for t in tokens(src.read_text(encoding="utf-8"))}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError("--set names a token no cfg uses", key="--set",
-                              value=", ".join(unknown),
-                              allowed=", ".join(sorted(known)))
-    out = []
-    for src, rel in files:
-        text = src.read_text(encoding="utf-8")
-        if src.suffix == ".cfg" and values:
-            text = render_text(text, values, strict=False, file=str(src))
-        target = pkdir / rel
-        if not target.exists():
-            action = "added"
-        elif target.read_text(encoding="utf-8", errors="replace") == text:
-            action = "unchanged"
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_manifest(pkdir: Path) -> dict:
+    """The manifest of earlier installs (empty when there is none)."""
+    path = pkdir / MANIFEST
+    if not path.is_file():
+        return {"files": {}, "settings": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data.get("files"), dict):
+            raise ValueError("no files")
+    except (ValueError, AttributeError):
+        raise ConfigError("install manifest is corrupt; remove it to start over (files "
+                          "it listed then count as not ours)", file=str(path)) from None
+    data.setdefault("settings", {})
+    return data
+
+
+def merge_settings(old: dict, values: dict[str, str], egs: list[str],
+                   feats: str | None) -> Settings:
+    """The earlier install's settings updated by this call's options."""
+    out = Settings(dict(old.get("values", {})), dict(old.get("egs", {})),
+                   old.get("feats", "fmllr"))
+    for name, value in values.items():
+        if value == "":
+            out.values.pop(name, None)
         else:
-            action = "conflict"
-        out.append(Planned(src, target, text, action))
+            out.values[name] = value
+    for text in egs:
+        corpus, folder = kaldi_egs.parse_egs_option(text)
+        out.egs[corpus] = str(folder.resolve())
+    if feats is not None:
+        out.feats = feats
     return out
 
 
+def _check_values(settings: Settings, known: set[str]) -> None:
+    unknown = sorted(set(settings.values) - known)
+    if unknown:
+        raise ConfigError("--set names a token no cfg uses", key="--set",
+                          value=", ".join(unknown), allowed=", ".join(sorted(known)))
+    out = settings.values.get("OUT_FOLDER")
+    if out is not None and "{cfg}" not in out:
+        raise ConfigError("OUT_FOLDER would be one folder for every installed cfg",
+                          key="--set", value=f"OUT_FOLDER={out}",
+                          allowed="a value with {cfg} in it, replaced by each cfg's "
+                          "name, e.g. OUT_FOLDER=/data/exp/{cfg} (default exp/{cfg})")
+
+
+def cfg_values(name: str, pkdir: Path, settings: Settings,
+               resolved: dict[str, kaldi_egs.Resolved]) -> dict[str, str]:
+    """Token values for the cfg ``name``: defaults < egs folder < ``--set``."""
+    values = {"OUT_FOLDER": DEFAULT_OUT}
+    scripts = pkdir / "kaldi_decoding_scripts"
+    if (scripts / "decode_dnn.sh").is_file():
+        values["DECODING_SCRIPT_FOLDER"] = str(scripts.resolve())
+    corpus = kaldi_egs.corpus_of_cfg(name)
+    if corpus in resolved:
+        values.update(resolved[corpus].values)
+    values.update(settings.values)
+    stem = Path(name).stem
+    return {k: v.replace("{cfg}", stem) for k, v in values.items()}
+
+
+def plan(pkdir: Path, root: Path, settings: Settings,
+         manifest: dict) -> tuple[list[Planned], list[kaldi_egs.Resolved]]:
+    """What installing would do, without writing anything."""
+    files = sources(root)
+    known = {t for src, _ in files if src.suffix == ".cfg"
+             for t in tokens(src.read_text(encoding="utf-8"))}
+    _check_values(settings, known)
+    resolved = {c: kaldi_egs.resolve(Path(d), c, settings.feats)
+                for c, d in sorted(settings.egs.items())}
+    ours = manifest["files"]
+    out = []
+    for src, rel in files:
+        text = src.read_text(encoding="utf-8")
+        if src.suffix == ".cfg":
+            values = cfg_values(src.name, pkdir, settings, resolved)
+            text = render_text(text, values, strict=False, file=str(src))
+        target = pkdir / rel
+        action, why = "added", ""
+        if target.exists():
+            current = sha256(target.read_text(encoding="utf-8", errors="replace"))
+            if current == sha256(text):
+                action = "unchanged"
+            elif current in ours.get(rel.as_posix(), []):
+                action = "updated"
+            else:
+                action = "conflict"
+                why = ("edited since install-into wrote it" if rel.as_posix() in ours
+                       else "not written by install-into")
+        out.append(Planned(src, target, text, action, why))
+    return out, list(resolved.values())
+
+
+def _conflict_error(pkdir: Path, conflicts: list[Planned]) -> ConfigError:
+    names = ", ".join(f"{p.target.relative_to(pkdir)} ({p.why})" for p in conflicts[:3])
+    if len(conflicts) > 3:
+        names += f" and {len(conflicts) - 3} more"
+    return ConfigError(f"{len(conflicts)} file(s) exist with content install-into did "
+                       "not write; nothing was written", key="PKDIR", value=names,
+                       allowed="--force to replace them")
+
+
 def install(pkdir: Path, *, force: bool = False, values: dict[str, str] | None = None,
-            dry_run: bool = False, root: Path | None = None) -> list[Planned]:
-    """Install into ``pkdir``; returns the per-file actions (conflicts become
-    ``replaced`` with ``force``). Nothing is written when a conflict stops it."""
+            egs: list[str] | None = None, feats: str | None = None,
+            dry_run: bool = False, root: Path | None = None) -> Report:
+    """Install into ``pkdir``; nothing is written when a conflict stops it.
+
+    The manifest is written before the files, holding the hashes of the old and the
+    new contents, so an install killed half-way leaves files a rerun still knows.
+    """
     check_checkout(pkdir)
-    planned = plan(pkdir, root or source_root(), values or {})
+    manifest = read_manifest(pkdir)
+    settings = merge_settings(manifest["settings"], values or {}, egs or [], feats)
+    planned, resolved = plan(pkdir, root or source_root(), settings, manifest)
     conflicts = [p for p in planned if p.action == "conflict"]
     if conflicts and not force:
-        names = ", ".join(str(p.target.relative_to(pkdir)) for p in conflicts[:5])
-        if len(conflicts) > 5:
-            names += f" and {len(conflicts) - 5} more"
-        raise ConfigError(f"{len(conflicts)} file(s) exist with different content; "
-                          "nothing was written", key="PKDIR", value=names,
-                          allowed="--force to replace them")
-    done = []
-    for p in planned:
-        action = "replaced" if p.action == "conflict" else p.action
-        if action != "unchanged" and not dry_run:
-            atomic_write(str(p.target), p.text)
-        done.append(Planned(p.source, p.target, p.text, action))
-    return done
+        raise _conflict_error(pkdir, conflicts)
+    done = [Planned(p.source, p.target, p.text,
+                    "replaced" if p.action == "conflict" else p.action)
+            for p in planned]
+    if not dry_run:
+        files = manifest["files"]
+        for p in done:
+            rel = p.target.relative_to(pkdir).as_posix()
+            hashes = files.setdefault(rel, [])
+            if sha256(p.text) not in hashes:
+                hashes.append(sha256(p.text))
+        manifest["settings"] = {"values": settings.values, "egs": settings.egs,
+                                "feats": settings.feats}
+        atomic_write(str(pkdir / MANIFEST),
+                     json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        for p in done:
+            if p.action != "unchanged":
+                p.target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(str(p.target), p.text)
+    open_tokens: dict[str, list[str]] = {}
+    for p in done:
+        if p.target.suffix == ".cfg":
+            for t in tokens(p.text):
+                open_tokens.setdefault(t, []).append(p.target.stem)
+    return Report(done, resolved, open_tokens, settings)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pkdir", metavar="PKDIR",
                         help="root of a PyTorch-Kaldi checkout (holds run_exp.py, "
                         "proto/)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace files that exist with different content")
+    parser.add_argument("--kaldi-egs", dest="egs", action="append", default=[],
+                        metavar="DIR",
+                        help="a finished Kaldi egs/timit/s5 or egs/librispeech/s5 "
+                        "(repeatable, one per corpus; timit=DIR or librispeech=DIR "
+                        "when the folder does not tell): fills the features, "
+                        "alignments, data dirs, graph and scoring script of that "
+                        "corpus's cfgs")
+    parser.add_argument("--kaldi-feats", dest="feats", default=None,
+                        choices=kaldi_egs.FEATURE_KINDS,
+                        help="features taken from --kaldi-egs: fmllr (default, as in "
+                        "the paper: fmllr/<set> or data-fmllr-*/<set>), mfcc "
+                        "(data/<set>) or fbank (data-fbank/<set>)")
     parser.add_argument("--set", dest="values", action="append", default=[],
                         metavar="NAME=VALUE",
-                        help="fill the @NAME@ token of the cfgs (repeatable), e.g. "
-                        "--set OUT_FOLDER=exp/timit_snn_v2")
+                        help="fill the @NAME@ token of the cfgs (repeatable; wins over "
+                        "--kaldi-egs; NAME= forgets an earlier value); {cfg} in VALUE "
+                        "is the cfg's name, e.g. --set USE_CUDA=True --set "
+                        "OUT_FOLDER=/data/exp/{cfg}")
+    parser.add_argument("--force", action="store_true",
+                        help="replace files install-into did not write (or that were "
+                        "edited since)")
     parser.add_argument("--dry-run", action="store_true",
                         help="only say what would be done")
 
 
-def run(args: argparse.Namespace) -> int:
-    pkdir = Path(args.pkdir)
-    done = install(pkdir, force=args.force, values=parse_assignments(args.values),
-                   dry_run=args.dry_run)
-    verb = "would be " if args.dry_run else ""
-    for p in done:
+def _print_report(report: Report, pkdir: Path, dry_run: bool) -> None:
+    for p in report.files:
         print(f"{p.action:9s} {p.target}")
-    counts = {a: sum(p.action == a for p in done)
-              for a in ("added", "replaced", "unchanged")}
-    print(f"{len(done)} files {verb}installed into {pkdir}: "
+    counts = {a: sum(p.action == a for p in report.files)
+              for a in ("added", "updated", "replaced", "unchanged")}
+    verb = "would be " if dry_run else ""
+    print(f"{len(report.files)} files {verb}installed into {pkdir}: "
           + ", ".join(f"{n} {a}" for a, n in counts.items()))
-    left = sorted({t for p in done if p.target.suffix == ".cfg"
-                   for t in tokens(p.text)})
-    if left:
-        print("cfg tokens still to fill (--set NAME=VALUE): "
-              + " ".join(f"@{t}@" for t in left))
+    for r in report.resolved:
+        print(f"from {r.egs} ({r.corpus}): "
+              + (" ".join(sorted(r.values)) or "nothing"))
+        for token, why in sorted(r.missing.items()):
+            print(f"  not found for @{token}@: {why}")
+    if not report.open_tokens:
+        print(f"every cfg token is filled: cd {pkdir} && python run_exp.py "
+              "cfg/TIMIT_SNN_v2.cfg")
+    else:
+        print("tokens still open (fill them with --kaldi-egs DIR or --set NAME=VALUE):")
+        for token, cfgs in sorted(report.open_tokens.items()):
+            groups = sorted({c.split("_")[0] for c in cfgs})
+            print(f"  @{token}@ in {len(cfgs)} cfgs ({', '.join(groups)})")
     print("the SNN classes load from the pip package: pip install pytorch-kaldi-snn "
           "(arch_library=pytorch_kaldi_snn.pytorch_kaldi)")
+
+
+def run(args: argparse.Namespace) -> int:
+    pkdir = Path(args.pkdir)
+    report = install(pkdir, force=args.force, values=parse_assignments(args.values),
+                     egs=args.egs, feats=args.feats, dry_run=args.dry_run)
+    _print_report(report, pkdir, args.dry_run)
     return 0

@@ -38,6 +38,7 @@ from pytorch_kaldi_snn.runner.cfg_types import (  # noqa: F401 - the public name
     Lab,
     schedule,
 )
+from pytorch_kaldi_snn.runner.render import check_filled
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
     ``overrides`` are PyTorch-Kaldi style ``"--section,field=value"`` strings.
     """
     parser = read_cfg(path, overrides)
+    check_filled(parser, path)  # a template: one message naming every @TOKEN@
     return build_config(path, parser)
 
 

@@ -10,8 +10,10 @@ filled.
 
 from __future__ import annotations
 
+import configparser
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from pytorch_kaldi_snn.errors import ConfigError
 from pytorch_kaldi_snn.fileio import atomic_write_text as atomic_write
@@ -69,6 +71,44 @@ def render_text(text: str, values: Mapping[str, str], *, strict: bool = True,
     return out
 
 
+def _recipe_for(path: str) -> str:
+    name = os.path.basename(path).lower()
+    for prefix, recipe in (("timit", "bash recipes/timit/run.sh --timit DIR"),
+                           ("librispeech", "bash recipes/librispeech/run.sh --libri DIR"),
+                           ("demo", "bash recipes/demo/run.sh")):
+        if name.startswith(prefix):
+            return recipe
+    return "the recipes under recipes/"
+
+
+def template_error(path: str, found: Sequence[tuple[str, str, str]]) -> ConfigError:
+    """The one message for a cfg template run as it is: every unfilled token with
+    where it sits (``(token, section, key)`` triples) and the three ways to fill them.
+    """
+    names: list[str] = []
+    where: dict[str, list[str]] = {}
+    for token, section, key in found:
+        if token not in where:
+            names.append(token)
+        where.setdefault(token, []).append(f"[{section}] {key}")
+    listed = ", ".join(f"@{t}@ ({', '.join(dict.fromkeys(where[t]))})" for t in names)
+    assign = " ".join(f"{t}=..." for t in names)
+    return ConfigError(
+        f"this cfg is a template, {len(names)} @TOKENS@ unfilled: {listed}. Fill "
+        f"them with the recipe ({_recipe_for(path)}), or for upstream PyTorch-Kaldi "
+        "with `pytorch-kaldi-snn install-into PKDIR --kaldi-egs KALDI_EGS_DIR --set "
+        "NAME=VALUE`, or with `python -m pytorch_kaldi_snn.runner.render "
+        f"{path} my.cfg {assign}`; then run the filled cfg", file=path)
+
+
+def check_filled(parser: configparser.ConfigParser, path: str) -> None:
+    """Raise :func:`template_error` when a value of ``parser`` holds a token."""
+    found = [(name, section, key)
+             for section in parser.sections()
+             for key, value in parser.items(section, raw=True)
+             for name in TOKEN.findall(value)]
+    if found:
+        raise template_error(path, found)
 
 
 def render_file(template: str, output: str, values: Mapping[str, str], *,
