@@ -26,6 +26,7 @@ from pytorch_kaldi_snn.runner.decoding import (
 from pytorch_kaldi_snn.runner.distributed import (
     DistContext,
     init_distributed,
+    leave_distributed,
     set_cpu_threads,
 )
 from pytorch_kaldi_snn.runner.experiment import train_experiment, used_archs
@@ -117,14 +118,18 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
 
 
 def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0) -> None:
-    """Train and/or forward+decode a plan (``stage``: all, train or forward)."""
+    """Train and/or forward+decode a plan (``stage``: all, train or forward).
+
+    Under torchrun all ranks train; forward, decoding and scoring run on rank 0 alone
+    (the only writer of their files) after the process group is left."""
     set_cpu_threads(threads)
     ctx = init_distributed(plan.use_cuda)
     if stage in ("all", "train"):
         final = train_experiment(plan, ctx)
     else:
         final = _final_checkpoints(plan)
-    if stage in ("all", "forward") and plan.forward is not None:
+    leave_distributed(ctx)
+    if stage in ("all", "forward") and plan.forward is not None and ctx.is_main:
         forward_and_decode(plan, ctx, final)
 
 
