@@ -139,9 +139,11 @@ def init_distributed(use_cuda: bool) -> DistContext:
     device = pick_device(use_cuda, local_rank)
     dist = torch.distributed
     if not dist.is_initialized():
-        if device.type == "cuda":
+        bound = None
+        if device.type == "cuda":  # NCCL's collectives and barriers use this GPU
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend_for(device))
+            bound = device
+        dist.init_process_group(backend=backend_for(device), device_id=bound)
     if rank != 0:
         logging.getLogger("pytorch_kaldi_snn").setLevel(logging.WARNING)
     logger.info("rank %d/%d on %s (%s)", rank, world, device, backend_for(device))
