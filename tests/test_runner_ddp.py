@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -111,7 +112,8 @@ def _infos(out: str) -> dict[str, dict[str, float]]:
             for p in sorted(glob.glob(os.path.join(out, "exp_files", "*.info")))}
 
 
-def _assert_same_run(one: str, two: str, atol: float = 1e-5) -> None:
+def _assert_same_run(one: str, two: str, atol: float = 1e-5,
+                     forward: bool = True) -> None:
     res1, res2 = _res(one), _res(two)
     assert len(res1) == len(res2) == EPOCHS
     for a, b in zip(res1, res2):
@@ -123,6 +125,8 @@ def _assert_same_run(one: str, two: str, atol: float = 1e-5) -> None:
             assert loss > 1.0  # a rank without dev data must not read as perfect
             assert (loss, err) == pytest.approx(b["valid"][name], abs=1.5e-3)
     info1, info2 = _infos(one), _infos(two)
+    if not forward:
+        info1 = {k: v for k, v in info1.items() if not k.startswith("forward_")}
     assert set(info1) == set(info2) and any(k.startswith("valid_") for k in info1)
     for name, a in info1.items():
         b = info2[name]
@@ -166,6 +170,38 @@ def test_dev_set_smaller_than_the_ranks(runs, tiny_aligned):
         assert info["frames"] == first.shape[0]
     assert [r["valid"]["demo_dev1"] for r in _res(one)] == \
         [r["valid"]["demo_dev1"] for r in _res(two)]
+
+
+def test_one_process_resumes_a_two_rank_run(runs, tmp_path):
+    """Resume reads only the files: epoch 1 of the two-rank folder, deleted, is
+    redone by one process at batch 10 and ends like the one-process run."""
+    from pytorch_kaldi_snn.cli import main
+
+    one, two = runs
+    folder = tmp_path / "resume"
+    shutil.copytree(os.path.dirname(two), folder)
+    out = str(folder / "out")
+    for path in glob.glob(os.path.join(out, "exp_files", "*_ep1_*")) + \
+            glob.glob(os.path.join(out, "exp_files", "final_*.pkl")):
+        os.remove(path)
+    kept = os.path.join(out, "exp_files", "train_demo_train_ep0_ck0.info")
+    with open(kept) as fh:
+        before = fh.read()
+    cfg = str(folder / "exp.cfg")
+    with open(cfg) as fh:
+        text = fh.read().replace(two, out)
+    with open(cfg, "w") as fh:
+        fh.write(text)
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        assert main(["run", cfg, *SMALL, "--stage", "train",
+                     f"--batches,batch_size_train={2 * PER_RANK}"]) == 0
+    finally:
+        os.chdir(cwd)
+    with open(kept) as fh:
+        assert fh.read() == before  # epoch 0 was skipped, not trained again
+    _assert_same_run(one, out, forward=False)
 
 
 def test_train_steps_pair_every_rank_and_weight_by_frames():
