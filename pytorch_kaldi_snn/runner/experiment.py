@@ -55,13 +55,15 @@ from pytorch_kaldi_snn.runner.data import (
 from pytorch_kaldi_snn.runner.distributed import (
     DistContext,
     barrier,
+    eval_share,
+    train_steps,
     unwrap,
     wrap_ddp,
 )
 from pytorch_kaldi_snn.runner.guard import FiniteGuard
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 from pytorch_kaldi_snn.runner.results import format_res_line, newbob
-from pytorch_kaldi_snn.runner.train import PassStats, run_pass, shard
+from pytorch_kaldi_snn.runner.train import PassStats, run_pass
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +146,19 @@ class Nets:
                             lr=lr.get(name))
 
 
-def _batches(chunk: Chunk, batch_size: int, max_len: int, ctx: DistContext):
-    groups = shard(make_batches(make_pieces(chunk.lengths, max_len), batch_size),
-                   ctx.rank, ctx.world)
-    return (collate(g, chunk.features, chunk.labels) for g in groups), len(groups)
+def _batches(chunk: Chunk, batch_size: int, max_len: int, ctx: DistContext,
+             train: bool = False):
+    """This rank's batches (a generator) and their loss weights: all training steps
+    with :func:`train_steps`' weights, or this rank's share of the validation
+    batches."""
+    groups = make_batches(make_pieces(chunk.lengths, max_len), batch_size)
+    if train:
+        steps = train_steps([sum(p.length for p in g) for g in groups], ctx.rank,
+                            ctx.world)
+    else:
+        steps = [(i, 1.0) for i in eval_share(len(groups), ctx.rank, ctx.world)]
+    batches = (collate(groups[i], chunk.features, chunk.labels) for i, _ in steps)
+    return batches, [w for _, w in steps]
 
 
 def _validate(plan: ExperimentPlan, ep: int, ctx: DistContext,
@@ -165,10 +176,10 @@ def _validate(plan: ExperimentPlan, ep: int, ctx: DistContext,
                 with torch.random.fork_rng(devices=[]):
                     nets = Nets(plan, ep, "valid", ctx, previous)
                     chunk = load_chunk(spec, utts, labels=cache)
-                    batches, n = _batches(chunk, plan.batch_size_valid,
-                                          plan.max_seq_length_valid, ctx)
-                    stats = run_pass(nets.step, batches, device=ctx.device, total=n,
-                                     desc=f"valid ep{ep} ck{ck}")
+                    batches, weights = _batches(chunk, plan.batch_size_valid,
+                                                plan.max_seq_length_valid, ctx)
+                    stats = run_pass(nets.step, batches, device=ctx.device,
+                                     total=len(weights), desc=f"valid ep{ep} ck{ck}")
                 if ctx.is_main:
                     write_info(info, stats.loss, stats.err, stats.seconds,
                                frames=stats.frames)
@@ -243,11 +254,12 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                 nets = Nets(plan, ep, "train", ctx, previous)
                 seed_everything(chunk_seed(plan.seed, ep, d_index, ck, ctx.rank))
                 chunk = load_chunk(spec, utts, labels=cache)
-                batches, n = _batches(chunk, plan.batch_size_train[ep], max_len, ctx)
+                batches, weights = _batches(chunk, plan.batch_size_train[ep], max_len,
+                                            ctx, train=True)
                 stats: PassStats = run_pass(
-                    nets.step, batches, device=ctx.device, total=n,
+                    nets.step, batches, device=ctx.device, total=len(weights),
                     optimizers=list(nets.optimizers.values()),
-                    desc=f"train ep{ep} ck{ck}",
+                    desc=f"train ep{ep} ck{ck}", weights=weights,
                     guard=_guard(nets, ep, ck, tr_data, previous,
                                  {k: v[ep] for k, v in lrs.items()}),
                 )

@@ -33,6 +33,7 @@ from pytorch_kaldi_snn.runner.distributed import (
     DistContext,
     barrier,
     init_distributed,
+    leave_distributed,
     set_cpu_threads,
 )
 from pytorch_kaldi_snn.runner.experiment import train_experiment, used_archs
@@ -134,6 +135,8 @@ def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0, *,
              restart: bool = False, cfg_text: str | None = None) -> None:
     """Train and/or forward+decode a plan (``stage``: all, train or forward).
 
+    Under torchrun all ranks train; forward, decoding and scoring run on rank 0 alone
+    (the only writer of their files) after the process group is left.
     ``restart`` first deletes the folder's earlier outputs; ``cfg_text`` is the
     effective cfg to compare with the folder's ``conf.cfg`` (and record there).
     """
@@ -151,7 +154,8 @@ def run_plan(plan: ExperimentPlan, stage: str = "all", threads: int = 0, *,
             final = train_experiment(plan, ctx)
         else:
             final = _final_checkpoints(plan)
-        if stage in ("all", "forward") and plan.forward is not None:
+        leave_distributed(ctx)
+        if stage in ("all", "forward") and plan.forward is not None and ctx.is_main:
             forward_and_decode(plan, ctx, final)
 
 
@@ -194,6 +198,6 @@ def run_experiment(cfg_path: str, overrides: Sequence[str] = (),
     cfg = load_config(cfg_path, overrides)
     with hold_folder(cfg.exp.out_folder):  # before reading data: a 2nd run stops now
         plan = plan_from_config(cfg)
-        check_inputs(plan, stage)  # every input the stage reads, before anything is written
+        check_inputs(plan, stage)  # all inputs, before anything is written
         text = effective_cfg(cfg.parser, _defaults(cfg, plan))
         run_plan(plan, stage, threads, restart=restart, cfg_text=text)

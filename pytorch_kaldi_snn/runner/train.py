@@ -6,10 +6,13 @@ those frames misclassified; the pass reports frame-weighted means::
 
     L = sum_b n_b * loss_b / sum_b n_b,     E = sum_b n_b * err_b / sum_b n_b
 
-In training each batch does ``zero_grad -> loss.backward() -> step`` on every optimizer.
-Under DistributedDataParallel each rank takes batches ``rank, rank + W, ...`` (trimmed
-to the same count on all ranks so collective calls pair up) and the totals are summed
-over ranks, so every rank reports the same numbers.
+In training each batch does ``zero_grad -> (w * loss).backward() -> step`` on every
+optimizer, with the batch's weight ``w`` (1 in one process). Under
+DistributedDataParallel the weights make the ranks' gradient average equal to one
+process's gradient over the ranks' batches together, ``w = 0`` marks a placeholder
+step that only pairs the collectives (not counted), and the sums are reduced over
+ranks, so every rank reports the same numbers (see
+:mod:`pytorch_kaldi_snn.runner.distributed`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import torch
 from tqdm import tqdm
 
 from pytorch_kaldi_snn.errors import SnnKaldiError
 from pytorch_kaldi_snn.runner.batching import Batch
+from pytorch_kaldi_snn.runner.distributed import all_reduce_sums, is_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -44,34 +49,15 @@ class PassStats:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def shard(items: Sequence, rank: int, world: int) -> list:
-    """Items ``rank::world``, trimmed so every rank gets ``len(items) // world``
-    (all items when ``world == 1``).
-
-    >>> shard(list(range(7)), 1, 2)
-    [1, 3, 5]
-    """
-    if world <= 1:
-        return list(items)
-    per_rank = len(items) // world
-    return list(items[rank::world])[:per_rank]
-
-
-def _all_reduce(values: list[float], device: torch.device) -> list[float]:
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
              optimizers: Sequence[torch.optim.Optimizer] = (), desc: str = "",
              total: int | None = None,
+             weights: Sequence[float] | None = None,
              guard: Callable[[torch.Tensor, int], None] | None = None) -> PassStats:
     """Run ``step`` on every batch; train when ``optimizers`` is non-empty.
 
+    ``weights[i]`` (default 1) scales batch i's loss before ``backward``; a batch of
+    weight 0 is a placeholder: computed and stepped, not counted.
     In training, ``guard(loss, batch_index)`` runs after the optimizer steps of each
     batch (see :class:`~pytorch_kaldi_snn.runner.guard.FiniteGuard`); without one, a
     non-finite loss alone stops the pass.
@@ -80,9 +66,10 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
     train = bool(optimizers)
     sum_loss = sum_err = 0.0
     frames = 0
-    bar = tqdm(batches, desc=desc, total=total, disable=None, leave=False,
-               unit="batch", dynamic_ncols=True)
-    for index, batch in enumerate(bar):
+    bar = tqdm(batches, desc=desc, total=total, leave=False, unit="batch",
+               dynamic_ncols=True, disable=None if is_main_process() else True)
+    pairs = zip(bar, repeat(1.0) if weights is None else weights)
+    for index, (batch, weight) in enumerate(pairs):
         batch = batch.to(device)
         n = batch.frames
         if n == 0:
@@ -96,7 +83,7 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
                     f"non-finite training loss ({float(loss)}) in {desc or 'training'};"
                     " lower arch_lr or check the features"
                 )
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             for opt in optimizers:
                 opt.step()
             if guard is not None:
@@ -104,13 +91,15 @@ def run_pass(step: StepFn, batches: Iterable[Batch], *, device: torch.device,
         else:
             with torch.no_grad():
                 loss, err = step(batch)
+        if weight == 0.0:
+            continue
         sum_loss += float(loss.detach()) * n
         sum_err += float(err.detach()) * n
         frames += n
         bar.set_postfix(loss=f"{sum_loss / frames:.3f}", err=f"{sum_err / frames:.3f}")
     bar.close()
-    sum_loss, sum_err, total_frames = _all_reduce([sum_loss, sum_err, float(frames)],
-                                                  device)
+    sum_loss, sum_err, total_frames = all_reduce_sums([sum_loss, sum_err,
+                                                       float(frames)], device)
     total_frames = max(total_frames, 1.0)
     return PassStats(sum_loss / total_frames, sum_err / total_frames,
                      int(total_frames), time.time() - start)
