@@ -183,7 +183,8 @@ def test_cmvn_stats_of_another_dimension_name_utterance_and_file(synth, capsys):
 
     rewrite(synth / "data" / "dev", narrow)  # dev cmvn stats stay 13-dim
     err = run_fails(synth, capsys)
-    assert "dev/cmvn.scp" in err and "utterance s0_u000 has 10-dim features" in err
+    assert "dev/cmvn.scp ([dataset2] fea_opts)" in err
+    assert "utterance s0_u000 has 10-dim features" in err
 
 
 def test_dev_label_beyond_the_pdfs(synth, capsys):
