@@ -88,7 +88,7 @@ def check_matrix(x, utt: str, where: str, what: str = "features") -> np.ndarray:
         raise DataError(
             f"{where}: utterance {utt} frame {frame} (of {x.shape[0]}) column "
             f"{column}: {what} value {x[frame, column]} is not finite "
-            f"({int(bad.any(axis=1).sum())} bad frames); allowed: finite values "
+            f"({int(bad.any(axis=1).sum())} such frame(s)); allowed: finite values "
             "(recompute this utterance or remove it from the list)")
     return x
 

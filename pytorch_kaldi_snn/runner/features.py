@@ -226,9 +226,10 @@ class FeaturePipeline:
             raise DataError(f"{stats_spec}: no cmvn stats for {key!r} "
                             f"(utterance {utt})") from None
         if stats.shape != (2, x.shape[1] + 1):
-            raise DataError(f"{stats_spec}: cmvn stats of {key!r} have shape "
-                            f"{stats.shape}, utterance {utt} has {x.shape[1]}-dim "
-                            f"features; allowed: stats of shape (2, {x.shape[1] + 1})")
+            raise DataError(f"{stats_spec} ([{self.section}] {self.key}): cmvn stats "
+                            f"of {key!r} have shape {stats.shape}, utterance {utt} has "
+                            f"{x.shape[1]}-dim features; allowed: stats of shape "
+                            f"(2, {x.shape[1] + 1})")
         return apply_cmvn(
             x, stats,
             norm_vars=_bool_opt(step.options.get("norm-vars", "false")),

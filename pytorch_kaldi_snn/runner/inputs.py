@@ -102,15 +102,21 @@ def check_labels(plan: ExperimentPlan, spec: DatasetSpec, role: str,
         if not any(u in table for u in lengths) and role != "forward_with":
             raise DataError(f"{source}: no utterance of {spec.feas[0].lst} has labels")
         if lab.count_file not in ("auto", "none", ""):
-            check_counts(lab.count_file, plan.n_out.get(lab.name), plan, spec.section)
+            check_counts(lab.count_file, plan.n_out.get(lab.name), plan, spec.section,
+                         "lab_count_file")
 
 
 def check_counts(path: str, n_classes: int | None, plan: ExperimentPlan,
-                 section: str) -> None:
-    counts = read_counts(path)  # DataError when missing or not a vector
+                 section: str, key: str) -> None:
+    """A readable count vector, with ``n_classes`` entries when given."""
+    try:
+        counts = read_counts(path)
+    except DataError as exc:
+        raise DataError(f"{exc} ([{section}] {key} in {plan.cfg_file}); allowed: a "
+                        "Kaldi text vector '[ c0 c1 ... ]' of class counts") from None
     if n_classes is not None and len(counts) != n_classes:
-        raise DataError(f"{path}: {len(counts)} class counts ([{section}]), the model "
-                        f"has {n_classes} classes; allowed: {n_classes} counts")
+        raise DataError(f"{path}: {len(counts)} class counts ([{section}] {key}), the "
+                        f"model has {n_classes} classes; allowed: {n_classes} counts")
 
 
 def check_decoding(plan: ExperimentPlan, data: str) -> None:
@@ -163,7 +169,8 @@ def check_inputs(plan: ExperimentPlan, stage: str = "all") -> None:
         labels = {lab.name for d in plan.datasets.values() for lab in d.labs}
         for i, source in enumerate(fw.normalize_with_counts_from):
             if fw.normalize_posteriors[i] and source not in labels:
-                check_counts(source, None, plan, "forward")
+                check_counts(source, None, plan, "forward",
+                             "normalize_with_counts_from")
         if any(fw.require_decoding):
             for name in plan.forward_with:
                 check_decoding(plan, name)
