@@ -172,9 +172,10 @@ def test_dev_set_smaller_than_the_ranks(runs, tiny_aligned):
         [r["valid"]["demo_dev1"] for r in _res(two)]
 
 
-def test_one_process_resumes_a_two_rank_run(runs, tmp_path):
+def test_two_ranks_resume_a_two_rank_run(runs, tmp_path):
     """Resume reads only the files: epoch 1 of the two-rank folder, deleted, is
-    redone by one process at batch 10 and ends like the one-process run."""
+    redone by two ranks and ends like the uninterrupted two-rank run; one process at
+    the same global batch is refused, since the recorded cfg says 5 per rank."""
     from pytorch_kaldi_snn.cli import main
 
     one, two = runs
@@ -196,12 +197,17 @@ def test_one_process_resumes_a_two_rank_run(runs, tmp_path):
     os.chdir(REPO)
     try:
         assert main(["run", cfg, *SMALL, "--stage", "train",
-                     f"--batches,batch_size_train={2 * PER_RANK}"]) == 0
+                     f"--batches,batch_size_train={2 * PER_RANK}"]) == 1
     finally:
         os.chdir(cwd)
+    conf = os.path.join(out, "conf.cfg")
+    with open(conf) as fh:
+        recorded = fh.read()
+    _torchrun(cfg, 2, "--stage", "train", f"--batches,batch_size_train={PER_RANK}")
     with open(kept) as fh:
         assert fh.read() == before  # epoch 0 was skipped, not trained again
-    _assert_same_run(one, out, forward=False)
+    _assert_same_run(two, out, forward=False)
+    assert "batch_size_train = 5" in recorded
 
 
 def test_train_steps_pair_every_rank_and_weight_by_frames():
