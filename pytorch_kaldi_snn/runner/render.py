@@ -73,9 +73,10 @@ def render_text(text: str, values: Mapping[str, str], *, strict: bool = True,
 
 def _recipe_for(path: str) -> str:
     name = os.path.basename(path).lower()
-    for prefix, recipe in (("timit", "bash recipes/timit/run.sh --timit DIR"),
-                           ("librispeech", "bash recipes/librispeech/run.sh --libri DIR"),
-                           ("demo", "bash recipes/demo/run.sh")):
+    recipes = {"timit": "bash recipes/timit/run.sh --timit DIR",
+               "librispeech": "bash recipes/librispeech/run.sh --libri DIR",
+               "demo": "bash recipes/demo/run.sh"}
+    for prefix, recipe in recipes.items():
         if name.startswith(prefix):
             return recipe
     return "the recipes under recipes/"
