@@ -186,6 +186,10 @@ def test_rerun_with_other_values_updates_what_it_wrote(tmp_path, pkdir, capsys):
     assert _value(text, "use_cuda") == ["False"]
     assert _value(text, "out_folder") == ["/data/runs/TIMIT_GRU"]
     assert f"{timit.resolve()}/exp/tri3_ali" in text  # the earlier egs folder stays
+    assert cli.main(["install-into", str(pkdir), "--set", "GRAPH_DIR=/my/graph"]) == 0
+    text = (pkdir / "cfg" / "TIMIT_GRU.cfg").read_text()  # --set wins over the egs
+    assert "lab_graph=/my/graph" in text and "exp/tri3/graph" not in text
+    capsys.readouterr()
     manifest = json.loads((pkdir / inst.MANIFEST).read_text())
     assert manifest["settings"]["values"]["USE_CUDA"] == "False"
     assert inst.sha256(text) in manifest["files"]["cfg/TIMIT_GRU.cfg"]
@@ -282,3 +286,18 @@ def test_readme_recipe_commands_use_existing_flags():
         text = (REPO / script).read_text()
         for flag in re.findall(r"(?<!\S)--[a-z][a-z-]*", command):
             assert f"  {flag} " in text, (script, flag)
+
+
+def test_installed_cfgs_load_in_our_runner(tmp_path, pkdir, monkeypatch):
+    from pytorch_kaldi_snn.runner.config import load_config
+
+    timit = make_egs(tmp_path / "timit" / "s5", "timit")
+    libri = make_egs(tmp_path / "librispeech" / "s5", "librispeech")
+    assert cli.main(["install-into", str(pkdir), "--kaldi-egs", str(timit),
+                     "--kaldi-egs", str(libri), "--set", "USE_CUDA=False"]) == 0
+    monkeypatch.chdir(pkdir)
+    cfgs = sorted(pkdir.glob("cfg/*.cfg")) + sorted(pkdir.glob("cfg/sweeps/*.cfg"))
+    assert len(cfgs) == N_TIMIT + N_LIBRI
+    for cfg in cfgs:
+        loaded = load_config(str(cfg))
+        assert loaded.exp.out_folder == f"exp/{cfg.stem}"

@@ -323,8 +323,9 @@ def _print_report(report: Report, pkdir: Path, dry_run: bool) -> None:
         for group, (names, toks) in sorted(groups.items()):
             print(f"  {group} cfgs ({len(names)}): "
                   + " ".join(f"@{t}@" for t in sorted(toks)))
-    print("the SNN classes load from the pip package: pip install pytorch-kaldi-snn "
-          "(arch_library=pytorch_kaldi_snn.pytorch_kaldi)")
+    print("run_exp.py imports the SNN classes from this package "
+          "(arch_library=pytorch_kaldi_snn.pytorch_kaldi): install it in the Python "
+          "that runs PyTorch-Kaldi")
 
 
 def run(args: argparse.Namespace) -> int:
