@@ -2,7 +2,8 @@
 
 A token is ``@`` + an upper-case name (letters, digits, ``_``) + ``@``. Comments are
 rendered too (they document the tokens), but only tokens outside comment lines must be
-filled.
+filled. :func:`check_filled` is what the runner's ``load_config`` calls, so a template
+run as it is gives one message listing every unfilled token and how to fill it.
 
 >>> render_text("out_folder = @OUT@\\n", {"OUT": "exp/x"})
 'out_folder = exp/x\\n'
