@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
 import doctest
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,8 @@ from pytorch_kaldi_snn.runner.render import (
     render_text,
     tokens,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 TEXT = """# tokens: @OUT_FOLDER@ and @SEED@ (documented here)
 [exp]
@@ -88,3 +92,46 @@ def test_module_cli(tmp_path, capsys):
     assert render.main([str(src), str(tmp_path / "x.cfg"), "SEED=2"]) == 1
     assert "@OUT_FOLDER@" in capsys.readouterr().err
     assert not (tmp_path / "x.cfg").exists()
+
+
+def test_a_template_cfg_gives_one_message_with_every_token(tmp_path, capsys,
+                                                           monkeypatch):
+    from pytorch_kaldi_snn import cli
+    from pytorch_kaldi_snn.runner.config import load_config
+
+    template = tmp_path / "TIMIT_SNN_v2.cfg"
+    template.write_text((REPO / "cfg" / "TIMIT_SNN_v2.cfg").read_text())
+    with pytest.raises(ConfigError) as info:
+        load_config(str(template))
+    text = str(info.value)
+    for name in tokens(template.read_text()):
+        assert f"@{name}@" in text
+    assert "this cfg is a template, 14 @TOKENS@ unfilled" in text
+    assert "@GRAPH_DIR@ ([dataset1] lab, [dataset2] lab, [dataset3] lab)" in text
+    assert "bash recipes/timit/run.sh --timit DIR" in text
+    assert "pytorch-kaldi-snn install-into PKDIR --kaldi-egs" in text
+    assert (f"python -m pytorch_kaldi_snn.runner.render {template} my.cfg "
+            "OUT_FOLDER=... USE_CUDA=... FEATS_TRAIN=...") in text
+    # overrides fill tokens too; the rest are still listed, in one line, exit 1
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", str(template), "--exp,out_folder=x",
+                     "--exp,use_cuda=False"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "12 @TOKENS@ unfilled" in err
+    assert "@OUT_FOLDER@" not in err and "@SCORING_SCRIPT@" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_template_message_names_the_demo_recipe(tmp_path):
+    from pytorch_kaldi_snn.runner.config import load_config
+
+    demo = tmp_path / "DEMO_SNN_v1.cfg"
+    demo.write_text((REPO / "cfg" / "DEMO_SNN_v1.cfg").read_text())
+    with pytest.raises(ConfigError, match=r"recipe \(bash recipes/demo/run.sh\)"):
+        load_config(str(demo))
+
+
+def test_rendered_tokens_leave_no_message():
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string("[exp]\nmail = user@example.org\nout_folder = exp/a\n")
+    render.check_filled(parser, "x.cfg")  # no token: no error

@@ -314,11 +314,18 @@ def _print_report(report: Report, pkdir: Path, dry_run: bool) -> None:
               "cfg/TIMIT_SNN_v2.cfg")
     else:
         print("tokens still open (fill them with --kaldi-egs DIR or --set NAME=VALUE):")
-        for token, cfgs in sorted(report.open_tokens.items()):
-            groups = sorted({c.split("_")[0] for c in cfgs})
-            print(f"  @{token}@ in {len(cfgs)} cfgs ({', '.join(groups)})")
-    print("the SNN classes load from the pip package: pip install pytorch-kaldi-snn "
-          "(arch_library=pytorch_kaldi_snn.pytorch_kaldi)")
+        groups: dict[str, tuple[set[str], set[str]]] = {}
+        for token, cfgs in report.open_tokens.items():
+            for cfg in cfgs:
+                names, toks = groups.setdefault(cfg.split("_")[0], (set(), set()))
+                names.add(cfg)
+                toks.add(token)
+        for group, (names, toks) in sorted(groups.items()):
+            print(f"  {group} cfgs ({len(names)}): "
+                  + " ".join(f"@{t}@" for t in sorted(toks)))
+    print("run_exp.py imports the SNN classes from this package "
+          "(arch_library=pytorch_kaldi_snn.pytorch_kaldi): install it in the Python "
+          "that runs PyTorch-Kaldi")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -192,3 +192,42 @@ def corpus_of_cfg(name: str) -> str | None:
         if lower.startswith(corpus):
             return corpus
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytorch_kaldi_snn.pytorch_kaldi.kaldi_egs DIR``: one ``NAME=VALUE``
+    line per token found (what the recipes' Kaldi route renders the cfg with); exit 1
+    naming every token not found."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pytorch_kaldi_snn.pytorch_kaldi.kaldi_egs",
+        description="Token values of our cfg templates from a finished Kaldi egs "
+        "folder (egs/timit/s5 or egs/librispeech/s5).")
+    parser.add_argument("egs", help="the egs folder, or timit=DIR / librispeech=DIR")
+    parser.add_argument("--corpus", choices=CORPORA, default=None,
+                        help="the corpus the folder must be (default: detected)")
+    parser.add_argument("--feats", choices=FEATURE_KINDS, default="fmllr",
+                        help="feature kind (default fmllr)")
+    args = parser.parse_args(argv)
+    try:
+        text = args.egs
+        if args.corpus and text.partition("=")[0] not in CORPORA:
+            text = f"{args.corpus}={text}"
+        corpus, egs = parse_egs_option(text)
+        found = resolve(egs, corpus, args.feats)
+    except ConfigError as exc:
+        print(f"kaldi_egs: error: {exc}", file=sys.stderr)
+        return 1
+    for token, why in sorted(found.missing.items()):
+        print(f"kaldi_egs: {egs}: not found for @{token}@: {why}", file=sys.stderr)
+    if found.missing:
+        return 1
+    for token, value in sorted(found.values.items()):
+        print(f"{token}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

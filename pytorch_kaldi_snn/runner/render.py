@@ -2,7 +2,8 @@
 
 A token is ``@`` + an upper-case name (letters, digits, ``_``) + ``@``. Comments are
 rendered too (they document the tokens), but only tokens outside comment lines must be
-filled.
+filled. :func:`check_filled` is what the runner's ``load_config`` calls, so a template
+run as it is gives one message listing every unfilled token and how to fill it.
 
 >>> render_text("out_folder = @OUT@\\n", {"OUT": "exp/x"})
 'out_folder = exp/x\\n'
@@ -73,9 +74,10 @@ def render_text(text: str, values: Mapping[str, str], *, strict: bool = True,
 
 def _recipe_for(path: str) -> str:
     name = os.path.basename(path).lower()
-    for prefix, recipe in (("timit", "bash recipes/timit/run.sh --timit DIR"),
-                           ("librispeech", "bash recipes/librispeech/run.sh --libri DIR"),
-                           ("demo", "bash recipes/demo/run.sh")):
+    recipes = {"timit": "bash recipes/timit/run.sh --timit DIR",
+               "librispeech": "bash recipes/librispeech/run.sh --libri DIR",
+               "demo": "bash recipes/demo/run.sh"}
+    for prefix, recipe in recipes.items():
         if name.startswith(prefix):
             return recipe
     return "the recipes under recipes/"
