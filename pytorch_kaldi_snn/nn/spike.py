@@ -122,8 +122,8 @@ class SymmetricSpike(nn.Module):
 
     .. math::
 
-        	ilde a_t = (1 - m) 	ilde a_{t-1} + m \min V, \quad
-        a_t = 	ilde a_t / (1 - (1 - m)^t) \quad 	ext{(the same for the max } b_t)
+        \tilde a_t = (1 - m) \tilde a_{t-1} + m \min V, \quad
+        a_t = \tilde a_t / (1 - (1 - m)^t) \quad \text{(the same for the max } b_t)
 
     then quantises with the range :math:`\max(|a_t|, |b_t|)` and stores the scale it
     used; eval uses the stored scale and the last range. Before any training call the
