@@ -55,3 +55,15 @@ def test_authors_init():
     assert net.readout.weight.abs().max() <= bound
     assert abs(_uniform_bound(net.readout.weight) / bound - 1) < 0.05
     assert net.readout.bias is None
+
+
+def test_symmetric_spike_loads_the_buffers_of_earlier_versions():
+    from pytorch_kaldi_snn.nn import SymmetricSpike
+
+    spike = SymmetricSpike(6, 3, 0.1)
+    old = {"ema_min": torch.tensor(-0.19), "ema_max": torch.tensor(0.271),
+           "num_updates": torch.tensor(2.0)}
+    spike.load_state_dict(old, strict=True)
+    assert torch.allclose(spike.max_abs(), torch.tensor([0.271 / 0.19]))
+    assert spike.iter_count.item() == 2
+    assert torch.allclose(spike.q_scale, torch.tensor([32 * (1 - 1e-4) * 0.19 / 0.271]))
