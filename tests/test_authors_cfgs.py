@@ -45,19 +45,25 @@ opt_amsgrad=False
 
 
 def _spiking(cls: str, hidden: int, bits: int, thr: int) -> str:
-    proto = "TraditionalSpikingModel" if cls.startswith("Trad") else "ImprovedSpikingModel"
+    proto = (
+        "TraditionalSpikingModel" if cls.startswith("Trad") else "ImprovedSpikingModel"
+    )
     extra = "learn_tau=True" if cls.startswith("Trad") else "do_edat=True"
-    return (f"arch_name={cls}_layers\narch_proto=proto/{proto}.proto\n"
-            f"arch_class={cls}\nhidden_size={hidden}\ndropout=0.2\nnum_layers=2\n"
-            f"use_bn=True\n{extra}\nn_bits={bits}\nthreshold={thr}\n")
+    return (
+        f"arch_name={cls}_layers\narch_proto=proto/{proto}.proto\n"
+        f"arch_class={cls}\nhidden_size={hidden}\ndropout=0.2\nnum_layers=2\n"
+        f"use_bn=True\n{extra}\nn_bits={bits}\nthreshold={thr}\n"
+    )
 
 
 def _recurrent(cls: str) -> str:
     p = cls.lower()
-    return (f"arch_name={cls}_layers\narch_proto=proto/{cls}.proto\narch_class={cls}\n"
-            f"{p}_lay=550,550\n{p}_drop=0.2,0.2\n{p}_use_batchnorm_inp=False\n"
-            f"{p}_use_batchnorm=True,True\n{p}_bidir=False\n{p}_act=tanh,tanh\n"
-            f"{p}_orthinit=True\nn_bits=0\nthreshold=0\n")
+    return (
+        f"arch_name={cls}_layers\narch_proto=proto/{cls}.proto\narch_class={cls}\n"
+        f"{p}_lay=550,550\n{p}_drop=0.2,0.2\n{p}_use_batchnorm_inp=False\n"
+        f"{p}_use_batchnorm=True,True\n{p}_bidir=False\n{p}_act=tanh,tanh\n"
+        f"{p}_orthinit=True\nn_bits=0\nthreshold=0\n"
+    )
 
 
 def _archs() -> dict[str, str]:
@@ -66,10 +72,12 @@ def _archs() -> dict[str, str]:
     for corpus in ("TIMIT", "LibriSpeech"):
         base = f"{corpus}_{{}}_l2_e24_{{}}adam1"
         out[base.format("traditional_spiking_model", "nb6th3_")] = _spiking(
-            "TraditionalSpikingModel", 550, 6, 3)
+            "TraditionalSpikingModel", 550, 6, 3
+        )
         for v in ("1", "2"):
             out[base.format(f"improved_spiking_model_v{v}", "nb6th3_")] = _spiking(
-                f"ImprovedSpikingModelV{v}", 550, 6, 3)
+                f"ImprovedSpikingModelV{v}", 550, 6, 3
+            )
         out[base.format("uniGRU", "")] = _recurrent("GRU")
         out[base.format("uniLSTM", "")] = _recurrent("LSTM")
     widths = {"1x": 550, "1p5x": 825, "2x": 1100, "3x": 1650}
@@ -208,13 +216,17 @@ def test_architecture_passes_upstream_checks_with_our_proto(name):
     that name (the authors' GRU/LSTM key sets under proto/authors/) must accept the
     section with upstream's type rules."""
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(f"[architecture1]\n{ARCHS[name]}arch_library={LIBRARY}\n{COMMON}")
+    parser.read_string(
+        f"[architecture1]\n{ARCHS[name]}arch_library={LIBRARY}\n{COMMON}"
+    )
     section = parser["architecture1"]
     proto = section["arch_proto"].split("/", 1)[1]
     path = REPO / "proto" / proto
     if proto in ("GRU.proto", "LSTM.proto"):
         path = REPO / "proto" / "authors" / proto
-    check_section(section, read_proto(str(path)), file=name, section_name="architecture1")
+    check_section(
+        section, read_proto(str(path)), file=name, section_name="architecture1"
+    )
 
 
 def test_authors_rnn_protos_match_the_class_tables():

@@ -22,7 +22,7 @@ from pytorch_kaldi_snn.ops.paper import tally_from_summary
 from pytorch_kaldi_snn.ops.report import summarize
 from pytorch_kaldi_snn.pytorch_kaldi.authors import to_authors_state_dict
 
-F, H, LAYERS, O, T, B = 6, 8, 2, 5, 12, 3
+F, H, LAYERS, N_OUT, T, B = 6, 8, 2, 5, 12, 3
 DROP, MOM, EPS = 0.2, 0.1, 1e-5
 CLASSES = {
     "traditional": pk.TraditionalSpikingModel,
@@ -71,10 +71,16 @@ class RefQuant:
 
     def theirs(self) -> dict[str, torch.Tensor]:
         st = self.state
-        return {"ema_momentum": torch.tensor(MOM), "tracked_min_biased": st["min_b"],
-                "tracked_min": st["min"], "tracked_max_biased": st["max_b"],
-                "tracked_max": st["max"], "iter_count": st["t"], "scale": self.s,
-                "zero_point": torch.zeros(1)}
+        return {
+            "ema_momentum": torch.tensor(MOM),
+            "tracked_min_biased": st["min_b"],
+            "tracked_min": st["min"],
+            "tracked_max_biased": st["max_b"],
+            "tracked_max": st["max"],
+            "iter_count": st["t"],
+            "scale": self.s,
+            "zero_point": torch.zeros(1),
+        }
 
 
 class RefBN:
@@ -95,8 +101,13 @@ class RefBN:
         return (x - mean) / torch.sqrt(var + EPS) * self.w + self.b
 
     def theirs(self) -> dict[str, torch.Tensor]:
-        return {"weight": self.w, "bias": self.b, "running_mean": self.rm,
-                "running_var": self.rv, "num_batches_tracked": torch.tensor(self.nbt)}
+        return {
+            "weight": self.w,
+            "bias": self.b,
+            "running_mean": self.rm,
+            "running_var": self.rv,
+            "num_batches_tracked": torch.tensor(self.nbt),
+        }
 
 
 class Reference:
@@ -109,16 +120,24 @@ class Reference:
         dims = [F] + [H] * LAYERS
 
         def rnd(*shape, scale=1.0):
-            return ((torch.rand(*shape, generator=gen) * 2 - 1) * scale).requires_grad_()
+            return (
+                (torch.rand(*shape, generator=gen) * 2 - 1) * scale
+            ).requires_grad_()
 
-        self.W = [rnd(g * H, dims[i], scale=(3 / dims[i]) ** 0.5) for i in range(LAYERS)]
-        self.U = [rnd(2 * H, H, scale=0.3) for _ in range(LAYERS)] if kind == "v2" else []
-        self.tau = [(torch.rand(H, generator=gen) * 0.4 + 0.8).requires_grad_()
-                    for _ in range(LAYERS)]  # decays around 1, some above: no clamp
+        self.W = [
+            rnd(g * H, dims[i], scale=(3 / dims[i]) ** 0.5) for i in range(LAYERS)
+        ]
+        self.U = (
+            [rnd(2 * H, H, scale=0.3) for _ in range(LAYERS)] if kind == "v2" else []
+        )
+        self.tau = [
+            (torch.rand(H, generator=gen) * 0.4 + 0.8).requires_grad_()
+            for _ in range(LAYERS)
+        ]  # decays around 1, some above: no clamp
         self.bz = [RefBN(H, gen) for _ in range(LAYERS)]
         self.bc = [RefBN(H, gen) for _ in range(LAYERS)] if g == 2 else []
-        self.Wo = rnd(O, H, scale=0.5)
-        self.bo = RefBN(O, gen)
+        self.Wo = rnd(N_OUT, H, scale=0.5)
+        self.bo = RefBN(N_OUT, gen)
         self.qx = RefQuant(bits, thr)
         self.qh = [RefQuant(bits, thr) for _ in range(LAYERS)]
 
@@ -149,7 +168,12 @@ class Reference:
             else:
                 wz = self.bz[i](pre[:, :H], train).reshape(n_t, n_b, H)
                 wc = self.bc[i](pre[:, H:], train).reshape(n_t, n_b, H)
-            cur, v, y, ys = torch.zeros(n_b, H), torch.zeros(n_b, H), torch.zeros(n_b, H), []
+            cur, v, y, ys = (
+                torch.zeros(n_b, H),
+                torch.zeros(n_b, H),
+                torch.zeros(n_b, H),
+                [],
+            )
             for t in range(n_t):
                 if self.kind == "traditional":
                     cur = wz[t] * mask + self.tau[i] * cur
@@ -187,16 +211,26 @@ class Reference:
                 sd.update({f"bn_zs.{i}.{k}": v for k, v in self.bz[i].theirs().items()})
                 sd.update({f"bn_cs.{i}.{k}": v for k, v in self.bc[i].theirs().items()})
             if self.q:
-                sd.update({f"fsq_hs.{i}.{k}": v for k, v in self.qh[i].theirs().items()})
+                sd.update(
+                    {f"fsq_hs.{i}.{k}": v for k, v in self.qh[i].theirs().items()}
+                )
         if self.q:
             sd.update({f"fsq_x.{k}": v for k, v in self.qx.theirs().items()})
         return {k: v.detach().clone() for k, v in sd.items()}
 
 
 def _ours(kind: str, bits: int, thr: float, do_edat: bool = True, to_do="train"):
-    opts = {"hidden_size": str(H), "num_layers": str(LAYERS), "dropout": str(DROP),
-            "use_bn": "True", "n_bits": str(bits), "threshold": str(thr),
-            "momentum": str(MOM), "output_size": str(O), "to_do": to_do}
+    opts = {
+        "hidden_size": str(H),
+        "num_layers": str(LAYERS),
+        "dropout": str(DROP),
+        "use_bn": "True",
+        "n_bits": str(bits),
+        "threshold": str(thr),
+        "momentum": str(MOM),
+        "output_size": str(N_OUT),
+        "to_do": to_do,
+    }
     if kind == "traditional":
         opts["learn_tau"] = "True"
     else:
@@ -219,8 +253,17 @@ def _pairs(ours, ref):
     return pairs
 
 
-CASES = [("v2", 1, 0), ("v2", 3, 0), ("v2", 5, 0), ("v2", 6, 3), ("v2", 32, 0),
-         ("v1", 6, 3), ("v1", 32, 0), ("traditional", 6, 3), ("traditional", 3, 0)]
+CASES = [
+    ("v2", 1, 0),
+    ("v2", 3, 0),
+    ("v2", 5, 0),
+    ("v2", 6, 3),
+    ("v2", 32, 0),
+    ("v1", 6, 3),
+    ("v1", 32, 0),
+    ("traditional", 6, 3),
+    ("traditional", 3, 0),
+]
 
 
 @pytest.mark.parametrize("kind,bits,thr", CASES)
@@ -235,7 +278,9 @@ def test_equal_to_the_reference_in_training_and_eval(kind, bits, thr):
     assert (ours(x0) - ref.forward(x0, False)[0]).abs().max() < 1e-9
     opt_ours = torch.optim.SGD(ours.parameters(), lr=0.05)
     opt_ref = torch.optim.SGD(ref.params(), lr=0.05)
-    labels = torch.randint(0, O, (T * B,), generator=torch.Generator().manual_seed(3))
+    labels = torch.randint(
+        0, N_OUT, (T * B,), generator=torch.Generator().manual_seed(3)
+    )
     ours.train()
     for step in range(4):
         x = torch.randn(T, B, F, generator=torch.Generator().manual_seed(step)) * 2
@@ -284,14 +329,15 @@ def _their_tally(kind: str, events: list[torch.Tensor]) -> float:
     g, const = (1, 6) if kind == "traditional" else (2, 8)
     ops = g * nnz[0] * H
     for i in range(1, LAYERS + 1):
-        ops = ops + (nnz[i] * O if i == LAYERS else g * nnz[i] * H) + const * H
+        ops = ops + (nnz[i] * N_OUT if i == LAYERS else g * nnz[i] * H) + const * H
         if kind != "traditional":
             ops = ops + g * nnz[i - 1] * H
     return float(ops.sum())
 
 
-@pytest.mark.parametrize("kind,bits,thr", [("v2", 6, 3), ("v1", 3, 0),
-                                           ("traditional", 6, 3)])
+@pytest.mark.parametrize(
+    "kind,bits,thr", [("v2", 6, 3), ("v1", 3, 0), ("traditional", 6, 3)]
+)
 def test_op_counts_equal_their_forward_mode_tally(kind, bits, thr):
     ref = Reference(kind, bits, thr)
     ours = _ours(kind, bits, thr)
@@ -306,15 +352,23 @@ def test_op_counts_equal_their_forward_mode_tally(kind, bits, thr):
     with count_ops(ours) as counter:
         ours(x)
     summary = summarize(counter.records())
-    tally = tally_from_summary(summary, O)["model"] * summary["frames"]
+    tally = tally_from_summary(summary, N_OUT)["model"] * summary["frames"]
     assert tally == pytest.approx(_their_tally(kind, events), rel=1e-12)
 
 
 def test_one_bit_warns_once_and_says_why(monkeypatch):
     monkeypatch.setattr(spike_mod, "_ONE_BIT_WARNED", False)
-    opts = {"hidden_size": "4", "num_layers": "1", "dropout": "0", "use_bn": "True",
-            "do_edat": "True", "n_bits": "1", "threshold": "0", "momentum": "0.1",
-            "output_size": "3"}
+    opts = {
+        "hidden_size": "4",
+        "num_layers": "1",
+        "dropout": "0",
+        "use_bn": "True",
+        "do_edat": "True",
+        "n_bits": "1",
+        "threshold": "0",
+        "momentum": "0.1",
+        "output_size": "3",
+    }
     with pytest.warns(UserWarning, match="every spike .* is 0") as record:
         pk.ImprovedSpikingModelV2(opts, 5)
         pk.ImprovedSpikingModelV2(opts, 5)

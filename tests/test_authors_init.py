@@ -10,7 +10,7 @@ import torch
 
 from pytorch_kaldi_snn import pytorch_kaldi as pk
 
-F, H, O = 40, 300, 50
+F, H, N_OUT = 40, 300, 50
 
 
 def _uniform_bound(w: torch.Tensor) -> float:
@@ -32,9 +32,15 @@ def test_paper_classes_draw_glorot_per_gate_matrix():
 
 def test_authors_init():
     torch.manual_seed(0)
-    opts = {"hidden_size": str(H), "num_layers": "2", "use_bn": "True",
-            "do_edat": "True", "n_bits": "6", "threshold": "3",
-            "output_size": str(O)}
+    opts = {
+        "hidden_size": str(H),
+        "num_layers": "2",
+        "use_bn": "True",
+        "do_edat": "True",
+        "n_bits": "6",
+        "threshold": "3",
+        "output_size": str(N_OUT),
+    }
     net = pk.ImprovedSpikingModelV2(opts, F)
     first, second = net.snn.layers
     # Kaiming uniform, sigmoid gain 1: bound sqrt(3 / fan_in) over the stacked matrix
@@ -45,7 +51,19 @@ def test_authors_init():
         u = layer.w_rec.weight  # [2H, H]: one orthogonal matrix, ReLU gain sqrt(2)
         assert torch.allclose(u.t() @ u, 2 * torch.eye(H), atol=1e-4)
         assert not torch.allclose(u[:H].t() @ u[:H], 2 * torch.eye(H), atol=1e-2)
-    bound = math.sqrt(0.01 / (H + O))
+    bound = math.sqrt(0.01 / (H + N_OUT))
     assert net.readout.weight.abs().max() <= bound
     assert abs(_uniform_bound(net.readout.weight) / bound - 1) < 0.05
     assert net.readout.bias is None
+
+
+def test_symmetric_spike_loads_the_buffers_of_earlier_versions():
+    from pytorch_kaldi_snn.nn import SymmetricSpike
+
+    spike = SymmetricSpike(6, 3, 0.1)
+    old = {"ema_min": torch.tensor(-0.19), "ema_max": torch.tensor(0.271),
+           "num_updates": torch.tensor(2.0)}
+    spike.load_state_dict(old, strict=True)
+    assert torch.allclose(spike.max_abs(), torch.tensor([0.271 / 0.19]))
+    assert spike.iter_count.item() == 2
+    assert torch.allclose(spike.q_scale, torch.tensor([32 * (1 - 1e-4) * 0.19 / 0.271]))

@@ -6,15 +6,25 @@ import torch
 
 from pytorch_kaldi_snn.pytorch_kaldi import authors
 
-T, B, F, H, O, P = 7, 3, 5, 6, 4, 0.2
+T, B, F, H, N_OUT, P = 7, 3, 5, 6, 4, 0.2
 
 
 def _opts(prefix: str) -> dict[str, str]:
-    return {f"{prefix}_lay": f"{H}", f"{prefix}_drop": f"{P}",
-            f"{prefix}_use_batchnorm_inp": "False", f"{prefix}_use_batchnorm": "True",
-            f"{prefix}_bidir": "False", f"{prefix}_act": "tanh",
-            f"{prefix}_orthinit": "True", "output_size": f"{O}", "momentum": "0.1",
-            "n_bits": "0", "threshold": "0", "to_do": "train", "use_cuda": "False"}
+    return {
+        f"{prefix}_lay": f"{H}",
+        f"{prefix}_drop": f"{P}",
+        f"{prefix}_use_batchnorm_inp": "False",
+        f"{prefix}_use_batchnorm": "True",
+        f"{prefix}_bidir": "False",
+        f"{prefix}_act": "tanh",
+        f"{prefix}_orthinit": "True",
+        "output_size": f"{N_OUT}",
+        "momentum": "0.1",
+        "n_bits": "0",
+        "threshold": "0",
+        "to_do": "train",
+        "use_cuda": "False",
+    }
 
 
 def _bn(x, bn, train):
@@ -40,12 +50,15 @@ def _reference(net, x, train, kind):
             h = z * h + (1 - z) * torch.tanh(wh + (r * h) @ uh.t()) * mask
         else:
             a = pre[t] + h @ u.t()
-            f, i, o = (torch.sigmoid(a[:, k * H:(k + 1) * H]) for k in range(3))
-            c = i * torch.tanh(a[:, 3 * H:]) * mask + f * c
+            f, i, o = (torch.sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
+            c = i * torch.tanh(a[:, 3 * H :]) * mask + f * c
             h = o * torch.tanh(c)
         hs.append(h)
-    out = _bn(torch.stack(hs).reshape(T * B, H) @ net.readout.weight.t(),
-              net.readout_bn, train)
+    out = _bn(
+        torch.stack(hs).reshape(T * B, H) @ net.readout.weight.t(),
+        net.readout_bn,
+        train,
+    )
     return torch.log_softmax(out, -1)
 
 
@@ -67,4 +80,4 @@ def test_gru_and_lstm_follow_their_equations():
         finally:
             torch.set_default_dtype(old)
         assert net.bn[0].momentum == 0.1 and net.readout_bn.momentum == 0.1
-        assert net.readout.bias is None and net.out_dim == O
+        assert net.readout.bias is None and net.out_dim == N_OUT

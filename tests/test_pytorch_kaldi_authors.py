@@ -76,7 +76,8 @@ def test_n_bits_32_is_practically_full_precision():
 
 @pytest.mark.parametrize(
     "key,value",
-    [("n_bits", "33"), ("n_bits", "0"), ("threshold", "32"), ("use_bn", "maybe"), ("snn_lay", "4")],
+    [("n_bits", "33"), ("n_bits", "0"), ("threshold", "32"), ("use_bn", "maybe"),
+     ("snn_lay", "4")],
 )
 def test_bad_authors_options_are_located(key, value):
     with pytest.raises(ConfigError) as err:

@@ -91,7 +91,9 @@ def symmetric_scale(max_abs: Tensor, n_bits: int) -> Tensor:
 
 class _SymmetricSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, v: Tensor, max_abs: Tensor, scale: Tensor, threshold: float) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, v: Tensor, max_abs: Tensor, scale: Tensor, threshold: float
+    ) -> Tensor:
         m = max_abs.to(v.dtype)
         q = torch.trunc(scale.to(v.dtype) * torch.minimum(torch.maximum(v, -m), m))
         q = torch.where(q.abs() <= threshold, torch.zeros_like(q), q)

@@ -72,7 +72,7 @@ class SpikingLayer(nn.Module):
         gates = 1 if kind == "traditional" else 2
         h = self.hidden_size
         self.w_in = nn.Linear(input_size, gates * h, bias=not use_batchnorm)
-        with torch.no_grad():  # Glorot per gate matrix (W_fi, W_ci): bound sqrt(6/(F+H))
+        with torch.no_grad():  # Glorot per gate matrix W_fi, W_ci: sqrt(6 / (F + H))
             for block in self.w_in.weight.split(h, dim=0):
                 nn.init.xavier_uniform_(block)
         if self.w_in.bias is not None:

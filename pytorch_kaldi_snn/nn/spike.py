@@ -122,8 +122,8 @@ class SymmetricSpike(nn.Module):
 
     .. math::
 
-        	ilde a_t = (1 - m) 	ilde a_{t-1} + m \min V, \quad
-        a_t = 	ilde a_t / (1 - (1 - m)^t) \quad 	ext{(the same for the max } b_t)
+        \tilde a_t = (1 - m) \tilde a_{t-1} + m \min V, \quad
+        a_t = \tilde a_t / (1 - (1 - m)^t) \quad \text{(the same for the max } b_t)
 
     then quantises with the range :math:`\max(|a_t|, |b_t|)` and stores the scale it
     used; eval uses the stored scale and the last range. Before any training call the
@@ -160,6 +160,24 @@ class SymmetricSpike(nn.Module):
                      "iter_count"):
             self.register_buffer(name, torch.zeros(1))
         self.register_buffer("q_scale", torch.ones(1))
+        self._register_load_state_dict_pre_hook(self._old_keys)
+
+    def _old_keys(self, state_dict, prefix, *args) -> None:
+        """Checkpoints of earlier versions (``ema_min``, ``ema_max``, ``num_updates``:
+        the biased EMAs and the call count) load into the buffers above."""
+        if prefix + "ema_min" not in state_dict:
+            return
+        t = state_dict.pop(prefix + "num_updates").reshape(1).to(self.iter_count)
+        corr = torch.where(t > 0, 1 - (1 - self.momentum) ** t, torch.ones_like(t))
+        for side in ("min", "max"):
+            biased = state_dict.pop(f"{prefix}ema_{side}").reshape(1).to(t)
+            state_dict[f"{prefix}{side}_biased"] = biased
+            state_dict[f"{prefix}{side}_tracked"] = biased / corr
+        state_dict[prefix + "iter_count"] = t
+        state_dict[prefix + "ema_momentum"] = self.ema_momentum.clone()
+        m = torch.maximum(state_dict[prefix + "min_tracked"].abs(),
+                          state_dict[prefix + "max_tracked"].abs())
+        state_dict[prefix + "q_scale"] = symmetric_scale(m, self.n_bits)
 
     def max_abs(self) -> Tensor:
         """The range m = max(|tracked min|, |tracked max|) (0 before training)."""

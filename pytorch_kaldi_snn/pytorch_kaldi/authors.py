@@ -75,7 +75,7 @@ BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked
 
 
 class AuthorsSpikingLayer(SpikingLayer):
-    """:class:`SpikingLayer` with the authors' init, dropout draw and unclamped decay."""
+    """:class:`SpikingLayer` with the authors' init, dropout draw, unclamped decay."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -235,7 +235,7 @@ def from_authors_state_dict(
             raise ValueError(f"unexpected key {key!r} in the authors' checkpoint")
     for (i, leaf), parts in halves.items():
         if len(parts) != 2:
-            raise ValueError(f"bn_zs.{i}.{leaf} and bn_cs.{i}.{leaf} must come together")
+            raise ValueError(f"bn_zs.{i}.{leaf} needs bn_cs.{i}.{leaf} and back")
         if leaf == "num_batches_tracked":
             out[f"snn.layers.{i}.bn.{leaf}"] = parts[0]
         else:
