@@ -20,6 +20,11 @@ What it wrote is recorded in ``PKDIR/.pytorch-kaldi-snn-install.json`` (the SHA-
 of every file written, and the values used), so a rerun starts from the earlier values
 and rewrites the files it wrote (``updated``) but stops, before writing anything, at a
 file it did not write or one edited since (``--force`` replaces those).
+
+``--authors-baselines`` also puts the authors' ``proto/GRU.proto`` and
+``proto/LSTM.proto`` (no layer-norm keys, as their uni-GRU / uni-LSTM cfgs need) over
+upstream's, keeping upstream's as ``proto/*.proto.orig``; a rerun keeps them, and
+``--no-authors-baselines`` puts upstream's back (see :mod:`.install_authors`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytorch_kaldi_snn.errors import ConfigError
-from pytorch_kaldi_snn.pytorch_kaldi import kaldi_egs
+from pytorch_kaldi_snn.pytorch_kaldi import install_authors, kaldi_egs
 from pytorch_kaldi_snn.runner.render import (
     atomic_write,
     parse_assignments,
@@ -75,6 +80,7 @@ class Settings:
     values: dict[str, str] = field(default_factory=dict)
     egs: dict[str, str] = field(default_factory=dict)
     feats: str = "fmllr"
+    authors_baselines: bool = False  # the authors' GRU/LSTM protos over upstream's
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class Report:
     resolved: list[kaldi_egs.Resolved]
     open_tokens: dict[str, list[str]]  # token -> cfg names still holding it
     settings: Settings
+    swaps: list[install_authors.Swap] = field(default_factory=list)
 
 
 def source_root() -> Path:
@@ -140,10 +147,13 @@ def read_manifest(pkdir: Path) -> dict:
 
 
 def merge_settings(old: dict, values: dict[str, str], egs: list[str],
-                   feats: str | None) -> Settings:
+                   feats: str | None, authors_baselines: bool | None = None
+                   ) -> Settings:
     """The earlier install's settings updated by this call's options."""
     out = Settings(dict(old.get("values", {})), dict(old.get("egs", {})),
-                   old.get("feats", "fmllr"))
+                   old.get("feats", "fmllr"), bool(old.get("authors_baselines")))
+    if authors_baselines is not None:
+        out.authors_baselines = authors_baselines
     for name, value in values.items():
         if value == "":
             out.values.pop(name, None)
@@ -217,8 +227,8 @@ def plan(pkdir: Path, root: Path, settings: Settings,
     return out, list(resolved.values())
 
 
-def _conflict_error(pkdir: Path, conflicts: list[Planned]) -> ConfigError:
-    names = ", ".join(f"{p.target.relative_to(pkdir)} ({p.why})" for p in conflicts[:3])
+def _conflict_error(conflicts: list[str]) -> ConfigError:
+    names = ", ".join(conflicts[:3])
     if len(conflicts) > 3:
         names += f" and {len(conflicts) - 3} more"
     return ConfigError(f"{len(conflicts)} file(s) exist with content install-into did "
@@ -228,19 +238,28 @@ def _conflict_error(pkdir: Path, conflicts: list[Planned]) -> ConfigError:
 
 def install(pkdir: Path, *, force: bool = False, values: dict[str, str] | None = None,
             egs: list[str] | None = None, feats: str | None = None,
-            dry_run: bool = False, root: Path | None = None) -> Report:
+            dry_run: bool = False, root: Path | None = None,
+            authors_baselines: bool | None = None) -> Report:
     """Install into ``pkdir``; nothing is written when a conflict stops it.
 
     The manifest is written before the files, holding the hashes of the old and the
     new contents, so an install killed half-way leaves files a rerun still knows.
+    ``authors_baselines``: True/False swaps the authors' GRU/LSTM protos in/out,
+    None keeps what the earlier install did.
     """
     check_checkout(pkdir)
     manifest = read_manifest(pkdir)
-    settings = merge_settings(manifest["settings"], values or {}, egs or [], feats)
-    planned, resolved = plan(pkdir, root or source_root(), settings, manifest)
-    conflicts = [p for p in planned if p.action == "conflict"]
-    if conflicts and not force:
-        raise _conflict_error(pkdir, conflicts)
+    settings = merge_settings(manifest["settings"], values or {}, egs or [], feats,
+                              authors_baselines)
+    root = root or source_root()
+    planned, resolved = plan(pkdir, root, settings, manifest)
+    swaps = install_authors.plan_swaps(pkdir, root, settings.authors_baselines,
+                                       manifest, force=force)
+    conflicts = [f"{p.target.relative_to(pkdir)} ({p.why})" for p in planned
+                 if p.action == "conflict"]
+    stuck = [f"{s.rel} ({s.why})" for s in swaps if s.action == "conflict"]
+    if stuck or (conflicts and not force):
+        raise _conflict_error(stuck + conflicts)
     done = [Planned(p.source, p.target, p.text,
                     "replaced" if p.action == "conflict" else p.action)
             for p in planned]
@@ -252,19 +271,29 @@ def install(pkdir: Path, *, force: bool = False, values: dict[str, str] | None =
             if sha256(p.text) not in hashes:
                 hashes.append(sha256(p.text))
         manifest["settings"] = {"values": settings.values, "egs": settings.egs,
-                                "feats": settings.feats}
-        atomic_write(str(pkdir / MANIFEST),
-                     json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+                                "feats": settings.feats,
+                                "authors_baselines": settings.authors_baselines}
+        install_authors.record_before(swaps, manifest)
+        _write_manifest(pkdir, manifest)
         for p in done:
             if p.action != "unchanged":
                 p.target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(str(p.target), p.text)
+        install_authors.apply(pkdir, swaps)
+        if any(s.action in ("restored", "removed", "forgotten") for s in swaps):
+            install_authors.record_after(swaps, manifest)
+            _write_manifest(pkdir, manifest)
     open_tokens: dict[str, list[str]] = {}
     for p in done:
         if p.target.suffix == ".cfg":
             for t in tokens(p.text):
                 open_tokens.setdefault(t, []).append(p.target.stem)
-    return Report(done, resolved, open_tokens, settings)
+    return Report(done, resolved, open_tokens, settings, swaps)
+
+
+def _write_manifest(pkdir: Path, manifest: dict) -> None:
+    atomic_write(str(pkdir / MANIFEST),
+                 json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +318,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--kaldi-egs; NAME= forgets an earlier value); {cfg} in VALUE "
                         "is the cfg's name, e.g. --set USE_CUDA=True --set "
                         "OUT_FOLDER=/data/exp/{cfg}")
+    parser.add_argument("--authors-baselines", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="also put the authors' proto/GRU.proto and "
+                        "proto/LSTM.proto (no layer-norm keys: their uni-GRU/uni-LSTM "
+                        "cfgs need them) over upstream's, which are kept as "
+                        "proto/*.proto.orig; upstream's own GRU/LSTM cfgs still pass "
+                        "(reruns keep the choice; --no-authors-baselines puts "
+                        "upstream's back)")
     parser.add_argument("--force", action="store_true",
                         help="replace files install-into did not write (or that were "
                         "edited since)")
@@ -304,6 +341,7 @@ def _print_report(report: Report, pkdir: Path, dry_run: bool) -> None:
     verb = "would be " if dry_run else ""
     print(f"{len(report.files)} files {verb}installed into {pkdir}: "
           + ", ".join(f"{n} {a}" for a, n in counts.items()))
+    _print_swaps(report.swaps, pkdir, verb)
     for r in report.resolved:
         print(f"from {r.egs} ({r.corpus}): "
               + (" ".join(sorted(r.values)) or "nothing"))
@@ -328,9 +366,24 @@ def _print_report(report: Report, pkdir: Path, dry_run: bool) -> None:
           "that runs PyTorch-Kaldi")
 
 
+def _print_swaps(swaps: list[install_authors.Swap], pkdir: Path, verb: str) -> None:
+    notes = {"replaced": "upstream's {b} kept", "restored": "put back from {b}",
+             "forgotten": "left as it is: {b} is gone"}
+    for s in swaps:
+        note = notes.get(s.action, "").format(b=s.backup)
+        print(f"{s.action:9s} {pkdir / s.rel}" + (f" ({note})" if note else ""))
+    if any(s.action in ("added", "replaced", "updated", "unchanged") for s in swaps):
+        print(f"the authors' GRU/LSTM protos {verb}in proto/ (their uni-GRU/uni-LSTM "
+              "cfgs pass upstream's check_cfg); --no-authors-baselines puts "
+              "upstream's back")
+    elif swaps:
+        print(f"upstream's GRU/LSTM protos {verb}back in proto/")
+
+
 def run(args: argparse.Namespace) -> int:
     pkdir = Path(args.pkdir)
     report = install(pkdir, force=args.force, values=parse_assignments(args.values),
-                     egs=args.egs, feats=args.feats, dry_run=args.dry_run)
+                     egs=args.egs, feats=args.feats, dry_run=args.dry_run,
+                     authors_baselines=args.authors_baselines)
     _print_report(report, pkdir, args.dry_run)
     return 0
