@@ -3,6 +3,7 @@ Kaldi egs/timit/s5 and egs/librispeech/s5 folders (real files in tmp_path)."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -12,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from pytorch_kaldi_snn import cli
+from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.proto import check_section, read_proto
+from pytorch_kaldi_snn.pytorch_kaldi import authors, kaldi_egs
 from pytorch_kaldi_snn.pytorch_kaldi import install as inst
-from pytorch_kaldi_snn.pytorch_kaldi import kaldi_egs
+from pytorch_kaldi_snn.runner import cfg_protos
 
 REPO = Path(__file__).resolve().parents[1]
 N_TIMIT = len(list((REPO / "cfg").glob("TIMIT_*.cfg"))) + len(
@@ -28,8 +32,16 @@ def make_checkout(root: Path) -> Path:
     (root / "run_exp.py").write_text("# upstream entry point\n")
     (root / "proto" / "global.proto").write_text("[cfg_proto]\ncfg_proto=path\n")
     (root / "proto" / "adam.proto").write_text("[proto]\nopt_eps=float\n")
+    for name, table in (("GRU", cfg_protos.ARCHS["GRU"]),
+                        ("LSTM", cfg_protos.ARCHS["LSTM"])):
+        (root / "proto" / f"{name}.proto").write_text(upstream_proto(table))
     (root / "kaldi_decoding_scripts" / "decode_dnn.sh").write_text("#!/bin/bash\n")
     return root
+
+
+def upstream_proto(table: dict[str, str]) -> str:
+    """An upstream arch proto (its key set and types, layer-norm keys included)."""
+    return "[proto]\n" + "".join(f"{k}={v}\n" for k, v in table.items()) + "\n\n"
 
 
 def _touch(folder: Path, *names: str) -> None:
@@ -301,3 +313,165 @@ def test_installed_cfgs_load_in_our_runner(tmp_path, pkdir, monkeypatch):
     for cfg in cfgs:
         loaded = load_config(str(cfg))
         assert loaded.exp.out_folder == f"exp/{cfg.stem}"
+
+
+# --authors-baselines: the authors' GRU/LSTM protos over upstream's
+
+AUTHORS_LIBRARY = "pytorch_kaldi_snn.pytorch_kaldi.authors"
+
+
+def _authors_rnn_cfg(pkdir: Path, cls: str) -> Path:
+    """An installed TIMIT cfg whose model is the authors' uni-GRU / uni-LSTM section
+    (their keys: no layer-norm ones, the readout inside) under ``proto/<cls>.proto``."""
+    p = cls.lower()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(pkdir / "cfg" / "TIMIT_GRU.cfg")
+    parser.remove_section("architecture2")
+    parser["architecture1"] = {
+        "arch_name": f"{cls}_layers", "arch_proto": f"proto/{cls}.proto",
+        "arch_library": AUTHORS_LIBRARY, "arch_class": cls,
+        "arch_pretrain_file": "none", "arch_freeze": "False",
+        "arch_seq_model": "True", f"{p}_lay": "550,550", f"{p}_drop": "0.2,0.2",
+        f"{p}_use_batchnorm_inp": "False", f"{p}_use_batchnorm": "True,True",
+        f"{p}_bidir": "False", f"{p}_act": "tanh,tanh", f"{p}_orthinit": "True",
+        "output_size": "N_out_lab_cd", "momentum": "0.1", "arch_lr": "0.001",
+        "min_lr": "0.000125", "arch_halving_factor": "0.5",
+        "arch_improvement_threshold": "0.005", "patience": "1", "n_bits": "0",
+        "threshold": "0", "arch_opt": "adam", "opt_betas": "0.9,0.999",
+        "opt_eps": "1e-8", "opt_weight_decay": "0", "opt_amsgrad": "False",
+    }
+    parser["model"]["model"] = (f"out_dnn1=compute({cls}_layers,feats)\n"
+                                "loss_final=cost_nll(out_dnn1,lab_cd)\n"
+                                "err_final=cost_err(out_dnn1,lab_cd)")
+    parser["forward"]["forward_out"] = "out_dnn1"
+    path = pkdir / "cfg" / f"authors_uni{cls}.cfg"
+    with open(path, "w") as fh:
+        parser.write(fh)
+    return path
+
+
+def _installed_filled(tmp_path: Path, pkdir: Path, *extra: str) -> None:
+    timit = make_egs(tmp_path / "timit" / "s5", "timit")
+    assert cli.main(["install-into", str(pkdir), "--kaldi-egs", str(timit),
+                     "--set", "USE_CUDA=False", *extra]) == 0
+
+
+def test_authors_baselines_swap_in_keep_and_put_back(tmp_path, pkdir, monkeypatch,
+                                                     capsys):
+    from pytorch_kaldi_snn.runner.config import load_config
+
+    upstream = {n: (pkdir / "proto" / n).read_text() for n in ("GRU.proto",
+                                                              "LSTM.proto")}
+    _installed_filled(tmp_path, pkdir)
+    capsys.readouterr()
+    monkeypatch.chdir(pkdir)
+    cfgs = {cls: _authors_rnn_cfg(pkdir, cls) for cls in ("GRU", "LSTM")}
+    # upstream's protos demand the layer-norm keys the authors' cfgs lack
+    for cls, cfg in cfgs.items():
+        with pytest.raises(ConfigError, match=f"{cls.lower()}_use_laynorm_inp"):
+            load_config(str(cfg))
+
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
+    out = capsys.readouterr().out
+    for name, text in upstream.items():
+        assert (f"replaced  {pkdir / 'proto' / name} (upstream's proto/{name}.orig "
+                "kept)") in out
+        assert (pkdir / "proto" / name).read_text() == (
+            REPO / "proto" / "authors" / name).read_text()
+        assert (pkdir / "proto" / f"{name}.orig").read_text() == text
+    assert "--no-authors-baselines puts upstream's back" in out
+    manifest = json.loads((pkdir / inst.MANIFEST).read_text())
+    assert manifest["originals"] == {
+        f"proto/{n}": {"backup": f"proto/{n}.orig"} for n in upstream}
+    assert manifest["settings"]["authors_baselines"] is True
+    # our runner's upstream-style check now accepts the authors' sections ...
+    for cls, cfg in cfgs.items():
+        (arch,) = load_config(str(cfg)).archs.values()
+        assert arch.cls.__module__ == "pytorch_kaldi_snn.pytorch_kaldi.authors_rnn"
+        assert arch.cls is getattr(authors, cls)
+    # ... and upstream's own GRU/LSTM cfgs (layer-norm keys and all) still pass
+    for cfg in ("TIMIT_GRU", "TIMIT_LSTM"):
+        section = load_config(str(pkdir / "cfg" / f"{cfg}.cfg")).archs
+        assert any(a.cls.__name__ in ("GRU", "LSTM") for a in section.values())
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(pkdir / "cfg" / "TIMIT_GRU.cfg")
+    check_section(parser["architecture1"], read_proto("proto/GRU.proto"))
+
+    # a plain rerun keeps the choice; nothing changes
+    before = _files(pkdir)
+    assert cli.main(["install-into", str(pkdir)]) == 0
+    assert f"unchanged {pkdir / 'proto' / 'GRU.proto'}" in capsys.readouterr().out
+    assert _files(pkdir) == before
+
+    # --no-authors-baselines puts upstream's back and forgets the swap
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 0
+    out = capsys.readouterr().out
+    assert (f"restored  {pkdir / 'proto' / 'GRU.proto'} (put back from "
+            "proto/GRU.proto.orig)") in out
+    for name, text in upstream.items():
+        assert (pkdir / "proto" / name).read_text() == text
+        assert not (pkdir / "proto" / f"{name}.orig").exists()
+    manifest = json.loads((pkdir / inst.MANIFEST).read_text())
+    assert "originals" not in manifest and "proto/GRU.proto" not in manifest["files"]
+    assert manifest["settings"]["authors_baselines"] is False
+    with pytest.raises(ConfigError, match="gru_use_laynorm_inp"):
+        load_config(str(cfgs["GRU"]))
+    before = _files(pkdir)
+    assert cli.main(["install-into", str(pkdir)]) == 0
+    assert "GRU.proto" not in capsys.readouterr().out
+    assert _files(pkdir) == before
+
+
+def test_authors_baselines_never_loses_a_file(pkdir, capsys):
+    gru = pkdir / "proto" / "GRU.proto"
+    upstream = gru.read_text()
+    # a proto/GRU.proto.orig that is not upstream's: refused, nothing written
+    (pkdir / "proto" / "GRU.proto.orig").write_text("# mine\n")
+    before = _files(pkdir)
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 1
+    err = capsys.readouterr().err
+    assert "proto/GRU.proto (proto/GRU.proto.orig exists and is not this " in err
+    assert _files(pkdir) == before
+    (pkdir / "proto" / "GRU.proto.orig").unlink()
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines",
+                     "--dry-run"]) == 0
+    assert "replaced  " in capsys.readouterr().out
+    assert gru.read_text() == upstream and not (pkdir / inst.MANIFEST).exists()
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
+    # edited after the swap: not put back without --force
+    gru.write_text(gru.read_text() + "# tuned\n")
+    before = _files(pkdir)
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 1
+    assert "proto/GRU.proto (edited since install-into wrote it)" in (
+        capsys.readouterr().err)
+    assert _files(pkdir) == before
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 1
+    capsys.readouterr()
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines",
+                     "--force"]) == 0
+    assert gru.read_text() == upstream
+    assert (pkdir / "proto" / "LSTM.proto").read_text() == upstream_proto(
+        cfg_protos.ARCHS["LSTM"])
+    # the kept original deleted by hand: refused, --force leaves the file as it is
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
+    (pkdir / "proto" / "GRU.proto.orig").unlink()
+    capsys.readouterr()
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 1
+    assert "its original proto/GRU.proto.orig is gone" in capsys.readouterr().err
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines",
+                     "--force"]) == 0
+    assert "forgotten" in capsys.readouterr().out
+    assert gru.read_text() == (REPO / "proto" / "authors" / "GRU.proto").read_text()
+    manifest = json.loads((pkdir / inst.MANIFEST).read_text())
+    assert "originals" not in manifest
+
+
+def test_authors_baselines_without_upstream_files(tmp_path, capsys):
+    pkdir = tmp_path / "pk"
+    (pkdir / "proto").mkdir(parents=True)
+    (pkdir / "run_exp.py").write_text("")
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
+    assert f"added     {pkdir / 'proto' / 'GRU.proto'}" in capsys.readouterr().out
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 0
+    assert f"removed   {pkdir / 'proto' / 'GRU.proto'}" in capsys.readouterr().out
+    assert not (pkdir / "proto" / "GRU.proto").exists()

@@ -124,6 +124,8 @@ def plan_swaps(pkdir: Path, root: Path, enabled: bool, manifest: dict, *,
 
 def record_before(swaps: list[Swap], manifest: dict) -> None:
     """Record the files about to be written, so a killed install still knows them."""
+    if not swaps:
+        return
     files = manifest["files"]
     originals = manifest.setdefault("originals", {})
     for s in swaps:
