@@ -1,9 +1,9 @@
 """Shim for tools that still call setup.py; all metadata lives in pyproject.toml.
 
-The one thing done here: wheels carry the repository's cfg templates and proto files as
-package data (``pytorch_kaldi_snn/data/{cfg,proto}``), so ``install-into`` and the proto
-lookup work from a plain ``pip install`` too. Editable installs read them from the
-checkout instead.
+The one thing done here: wheels carry the repository's cfg templates (sweeps included)
+and proto files (the authors' ``proto/authors/*.proto`` included) as package data
+(``pytorch_kaldi_snn/data/{cfg,proto}``), so ``install-into`` and the proto lookup work
+from a plain ``pip install`` too. Editable installs read them from the checkout instead.
 """
 
 import shutil
@@ -13,6 +13,22 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+# folder of this repository -> the files of it shipped (pyproject's package-data
+# lists the same files under data/)
+DATA = (("cfg", "**/*.cfg"), ("proto", "**/*.proto"))
+
+
+def copy_data(target: Path) -> list:
+    """Copy the DATA files into ``target`` (``.../pytorch_kaldi_snn/data``), keeping
+    their folders; return the paths written."""
+    written = []
+    for name, pattern in DATA:
+        for src in sorted((ROOT / name).glob(pattern)):
+            dst = target / name / src.relative_to(ROOT / name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            written.append(dst)
+    return written
 
 
 class BuildWithTemplates(build_py):
@@ -20,12 +36,7 @@ class BuildWithTemplates(build_py):
         super().run()
         if self.editable_mode:
             return
-        target = Path(self.build_lib) / "pytorch_kaldi_snn" / "data"
-        for name, pattern in (("cfg", "**/*.cfg"), ("proto", "*.proto")):
-            for src in (ROOT / name).glob(pattern):
-                dst = target / name / src.relative_to(ROOT / name)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
+        copy_data(Path(self.build_lib) / "pytorch_kaldi_snn" / "data")
 
 
 setup(cmdclass={"build_py": BuildWithTemplates})

@@ -475,3 +475,43 @@ def test_authors_baselines_without_upstream_files(tmp_path, capsys):
     assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 0
     assert f"removed   {pkdir / 'proto' / 'GRU.proto'}" in capsys.readouterr().out
     assert not (pkdir / "proto" / "GRU.proto").exists()
+
+
+def test_wheel_data_carries_the_authors_protos(tmp_path, monkeypatch, capsys):
+    """setup.py's package-data copy, the globs pyproject ships, and install-into's
+    lookup of them when there is no checkout next to the package (a wheel)."""
+    import runpy
+
+    import setuptools
+
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: None)
+    copy_data = runpy.run_path(str(REPO / "setup.py"))["copy_data"]
+    data = tmp_path / "site" / "pytorch_kaldi_snn" / "data"
+    written = set(copy_data(data))
+    assert {data / "proto" / "authors" / "GRU.proto",
+            data / "proto" / "authors" / "LSTM.proto",
+            data / "proto" / "SNN_v2.proto",
+            data / "cfg" / "sweeps" / "TIMIT_SNN_v2_b3_w2x.cfg"} <= written
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"][
+        "setuptools"]["package-data"]["pytorch_kaldi_snn"]
+    assert {p for g in globs for p in data.parent.glob(g)} == written
+
+    monkeypatch.setattr(inst, "REPO_ROOT", tmp_path / "no-checkout")
+    monkeypatch.setattr(inst, "PACKAGE_DATA", data)
+    assert inst.source_root() == data
+    pk = make_checkout(tmp_path / "pk")
+    assert cli.main(["install-into", str(pk), "--authors-baselines"]) == 0
+    assert "replaced  " in capsys.readouterr().out
+    for name in ("GRU.proto", "LSTM.proto"):
+        assert (pk / "proto" / name).read_text() == (
+            REPO / "proto" / "authors" / name).read_text()
+    assert _expected_relpaths() <= set(_files(pk))
+    # package data of a build without them: one clear error, nothing written
+    for p in (data / "proto" / "authors").iterdir():
+        p.unlink()
+    pk2 = make_checkout(tmp_path / "pk2")
+    before = _files(pk2)
+    assert cli.main(["install-into", str(pk2), "--authors-baselines"]) == 1
+    assert "the authors' protos are not shipped" in capsys.readouterr().err
+    assert _files(pk2) == before
