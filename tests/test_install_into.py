@@ -452,6 +452,12 @@ def test_authors_baselines_never_loses_a_file(pkdir, capsys):
     assert gru.read_text() == upstream
     assert (pkdir / "proto" / "LSTM.proto").read_text() == upstream_proto(
         cfg_protos.ARCHS["LSTM"])
+    # upstream's file put back by hand (git checkout): the restore only drops the copy
+    assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
+    gru.write_text(upstream)
+    assert cli.main(["install-into", str(pkdir), "--no-authors-baselines"]) == 0
+    assert gru.read_text() == upstream
+    assert not (pkdir / "proto" / "GRU.proto.orig").exists()
     # the kept original deleted by hand: refused, --force leaves the file as it is
     assert cli.main(["install-into", str(pkdir), "--authors-baselines"]) == 0
     (pkdir / "proto" / "GRU.proto.orig").unlink()

@@ -93,12 +93,16 @@ def _plan_restore(pkdir: Path, rel: str, record: dict, ours: dict,
                   force: bool) -> Swap:
     target = pkdir / rel
     backup = record.get("backup")
+    kept = backup is not None and (pkdir / backup).is_file()
+    if kept and target.exists() and _read(target) == _read(pkdir / backup):
+        # put back by hand already (git checkout): only the copy goes
+        return Swap(rel, _read(pkdir / backup), "restored", backup=backup)
     if target.exists() and _sha(_read(target)) not in ours.get(rel, []) and not force:
         return Swap(rel, "", "conflict", backup=backup,
                     why="edited since install-into wrote it")
     if backup is None:
         return Swap(rel, "", "removed")
-    if not (pkdir / backup).is_file():
+    if not kept:
         if force:  # nothing to put back: leave the file, forget the record
             return Swap(rel, "", "forgotten", backup=backup)
         return Swap(rel, "", "conflict", backup=backup,
