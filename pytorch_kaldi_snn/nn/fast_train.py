@@ -28,10 +28,16 @@ gradients :math:`g_{W_r} = \sum_n Y[n-1]^\top g_{A[n]}`,
 :math:`g_\alpha = \sum_n g_{V[n]} \odot V[n-1]`, :math:`g_\beta = \sum_n g_{I[n]}
 \odot I[n-1]` (summed over the batch).
 
-Saved for backward: F, C, I, V (``[T, B, H]`` each, F and C not for traditional) and
-the output Y; no gate pre-activations. The spike range b is constant within a sequence
-and the EMA update ``layer.spike.observe(max V)`` happens once after the sequence,
-exactly as in the reference.
+Saved for backward (memory, docs/speed.md): Y; F and C as the two halves of the rows
+of one ``[T, B, 2H]`` buffer (v1, v2), the layout of the gate gradient, which the
+backward writes over it; I shifted by one frame (``[T+1, B, H]``, a zero frame first),
+which the backward turns into :math:`\partial A_f / \partial I` in place; S'(V) as
+bytes; V itself only when the learned decay needs :math:`g_\alpha`. No gate
+pre-activations. The backward keeps the products :math:`K[n] = F[n] \odot g_{I[n]}`
+(the term of :math:`g_{I[n-1]}`) in place of :math:`g_{I[n]}` before F[n] is
+overwritten. The spike range b is constant within a sequence and the EMA update
+``layer.spike.observe(max V)`` (max V tracked frame by frame) happens once after the
+sequence, exactly as in the reference.
 
 Two implementations of the frame loops, with the same arithmetic: the torch loop
 below (tensor op by tensor op) and, when the C kernels of :mod:`.cstep` are built,
