@@ -5,7 +5,9 @@ torch's thread pool starts, so they must be in the environment before ``import
 torch``): ``threads`` intra-op threads, optionally ``OMP_WAIT_POLICY=PASSIVE``
 (workers sleep at a barrier instead of spinning), ``KMP_BLOCKTIME=0`` (Intel OpenMP's
 spin time; ignored by the GNU libgomp of torch's Linux wheels) or
-``torch.set_num_interop_threads(1)``. The configurations are interleaved round by
+``torch.set_num_interop_threads(1)``; the last two rows are the runner's default
+(:func:`~pytorch_kaldi_snn.runner.distributed.set_cpu_threads`) without a wait policy
+and with the one the console script sets. The configurations are interleaved round by
 round, so a change of load hits all of them alike; the table gives per configuration
 the median wall and CPU seconds of one step and the load average (``os.getloadavg``)
 seen by the runs.
@@ -32,7 +34,8 @@ CONFIGS = {
     "2 + OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
     "2 + KMP_BLOCKTIME=0": (2, {"KMP_BLOCKTIME": "0"}, False),
     "2 + interop threads 1": (2, {}, True),
-    "runner default": (0, {}, False),
+    "runner default without policy": (0, {}, False),
+    "runner default via console script": (0, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
 }
 
 
