@@ -32,6 +32,14 @@ def test_all_cores_only_with_sleeping_openmp_workers():
     assert choose_cpu_threads(0, {"OMP_WAIT_POLICY": "PASSIVE"}, 0) == 1
 
 
+def test_torchrun_ranks_share_the_cores():
+    env = {"OMP_WAIT_POLICY": "PASSIVE", "LOCAL_WORLD_SIZE": "2"}
+    assert choose_cpu_threads(0, env, 8) == 4
+    assert choose_cpu_threads(0, env, 3) == 1
+    assert choose_cpu_threads(0, {**env, "LOCAL_WORLD_SIZE": "4"}, 2) == 1
+    assert choose_cpu_threads(0, {"LOCAL_WORLD_SIZE": "2"}, 8) == 1
+
+
 def test_set_cpu_threads_applies_the_choice(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")

@@ -73,10 +73,12 @@ class DistContext:
 def choose_cpu_threads(requested: int, environ: Mapping[str, str], cores: int) -> int:
     """The intra-op thread count :func:`set_cpu_threads` uses.
 
-    ``requested`` when > 0, else ``OMP_NUM_THREADS`` when set, else all ``cores``
-    this process may run on when OpenMP's workers sleep at barriers
+    ``requested`` when > 0, else ``OMP_NUM_THREADS`` when set, else the ``cores``
+    this process may run on, shared among the ``LOCAL_WORLD_SIZE`` ranks torchrun
+    starts on this node, when OpenMP's workers sleep at barriers
     (``OMP_WAIT_POLICY=PASSIVE``, which the console script sets before torch loads),
-    else 1.
+    else 1. It depends on the environment and the affinity mask only, not on the
+    load, so a resumed run on the same machine makes the same choice.
 
     Why (docs/speed.md, Threads): on the 2-core machine with other processes keeping
     the cores busy (load average ~8), a v2 training step with 2 threads ran 14x
@@ -95,7 +97,9 @@ def choose_cpu_threads(requested: int, environ: Mapping[str, str], cores: int) -
     if env.isdigit() and int(env) > 0:
         return int(env)
     if environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
-        return max(1, cores)
+        local = environ.get("LOCAL_WORLD_SIZE", "").strip()
+        ranks = int(local) if local.isdigit() and int(local) > 0 else 1
+        return max(1, cores // ranks)
     return 1
 
 
