@@ -58,7 +58,9 @@ import torch
 from torch import Tensor
 
 from pytorch_kaldi_snn.nn import cstep, gemm
-from pytorch_kaldi_snn.nn.fast_workspace import WORKSPACE
+from pytorch_kaldi_snn.nn.fast_workspace import Rolling as _Rolling
+from pytorch_kaldi_snn.nn.fast_workspace import previous as _previous
+from pytorch_kaldi_snn.nn.fast_workspace import take as _take
 from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
@@ -108,10 +110,6 @@ class SpikeParams:
             return 1.0, 0.0, 0.0, 0, 0.0
         return (float(self.step), float(self.thr), float(self.levels - 1),
                 self.levels, float(self.b))
-
-
-def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
-    return WORKSPACE.take(shape, dtype or like.dtype, like.device)
 
 
 def _kernels(*tensors: Tensor | None) -> cstep.Fused | None:
@@ -241,13 +239,6 @@ def forward_sequence(
     return y_all, v_all, fc, i_base, ste, v_max
 
 
-def _previous(x: Tensor, out: Tensor) -> Tensor:
-    """out[n] <- x[n-1] (zero for the first frame)."""
-    out[0].zero_()
-    out[1:].copy_(x[:-1])
-    return out
-
-
 def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
     """dA_f / dI for all frames into ``i_base[:T]`` (returned; ``i_base[n]`` holds
     I[n-1]) and dA_c / dI into the C half of ``fc``."""
@@ -263,19 +254,6 @@ def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
     if mask is not None:
         c.mul_(mask)
     return d_f
-
-
-class _Rolling:
-    """Full ``[T, B, H]`` buffer, or two alternating frames when only the recurrence
-    needs the values (saves T*B*H floats of peak memory)."""
-
-    def __init__(self, like: Tensor, full: bool) -> None:
-        t_len, batch, h = like.shape
-        self.full = full
-        self.buf = _take((t_len if full else 2, batch, h), like)
-
-    def __getitem__(self, n: int) -> Tensor:
-        return self.buf[n if self.full else n % 2]
 
 
 class _FusedSequence(torch.autograd.Function):
