@@ -7,8 +7,16 @@ processes hits them alike) and the table gives the medians of the process CPU ti
 (robust on a shared machine; on CUDA the wall time, synchronised, is what counts) and of
 the wall time, each divided by the GRU's and the LSTM's from the same run.
 
+Beside the ratios: each model's matrix-product FLOPs per step (``bench/flops.py``:
+input, recurrent and their gradient GEMMs, forward + backward), the GEMM rate of
+``torch.mm`` on ``--mm-size``^3 timed in the same round-robin (so under the same load),
+the floor = FLOPs / rate, and the share of the floor reached (floor / step time), on
+the CPU clock and on the wall clock. ``--threads 1,2`` runs the table once per thread
+count.
+
     python bench/bench_layers.py [--frames 200] [--batch 64] [--hidden 550]
-        [--repeats 5] [--threads 1] [--paths default,reference] [--device cpu]
+        [--repeats 5] [--threads 1,2] [--paths default,reference] [--device cpu]
+        [--mm-size 2048]
 
 ``default`` is ``SpikingLayer.forward`` (a registered fast path when one accepts the
 input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built);
@@ -17,17 +25,20 @@ input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is bui
 its size (``nn/gemm.py``'s rule picks by size); ``reference`` always runs
 ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model size:
 ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x GRU,
-traditional and v1 <= 0.4x, on the CPU.
+traditional and v1 <= 0.4x, on the CPU; issue 13: v2 >= 85% of the floor on one
+thread and >= 75% on two (wall clock, so on an otherwise idle machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Callable
 
 import torch
+from flops import mm_flops, step_flops
 from torch import Tensor, nn
 
 from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, gemm
@@ -105,37 +116,72 @@ def _step(fn: Callable, x: Tensor, device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+MM = "torch.mm"
+
+
+def _mm(a: Tensor, device: torch.device) -> None:
+    torch.mm(a, a)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def model_kind(name: str) -> str:
+    """``torch.nn.GRU`` -> gru, ``SNN v2 (default)`` -> v2."""
+    if name.startswith("torch.nn."):
+        return name[len("torch.nn."):].lower()
+    return name.split()[1]
+
+
 def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     """Per model the CPU and wall seconds of ``args.repeats`` training steps."""
     device = torch.device(args.device)
     torch.manual_seed(0)
     models = build(args, device)
     x = torch.randn(args.frames, args.batch, args.input, device=device)
-    for fn in models.values():
-        _step(fn, x, device)
-    times = {name: {"cpu": [], "wall": []} for name in models}
+    n = args.mm_size
+    a = torch.randn(n, n, device=device)
+    steps: dict[str, Callable[[], object]] = {
+        name: (lambda fn=fn: _step(fn, x, device)) for name, fn in models.items()}
+    steps[MM] = lambda: _mm(a, device)
+    for step in steps.values():
+        step()
+    times = {name: {"cpu": [], "wall": []} for name in steps}
     for _ in range(args.repeats):
-        for name, fn in models.items():
+        for name, step in steps.items():
             c0, w0 = time.process_time(), time.perf_counter()
-            _step(fn, x, device)
+            step()
             times[name]["cpu"].append(time.process_time() - c0)
             times[name]["wall"].append(time.perf_counter() - w0)
     return times
 
 
-def table(times: dict[str, dict[str, list[float]]]) -> str:
-    """Markdown table of medians and their ratios to GRU and LSTM."""
+def table(times: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
+    """Markdown table of medians, their ratios to GRU and LSTM, each model's GEMM
+    FLOPs, its floor at the measured torch.mm rate and the share of it reached."""
     med = {n: {c: statistics.median(v) for c, v in d.items()} for n, d in times.items()}
+    mm = med.pop(MM)
+    mm_f = mm_flops(args.mm_size, args.mm_size, args.mm_size)
+    rate = {c: mm_f / mm[c] for c in ("cpu", "wall")}  # FLOP per second
     g, m = med["torch.nn.GRU"], med["torch.nn.LSTM"]
     rows = [
-        "| model | CPU s | / GRU | / LSTM | wall s | / GRU | / LSTM |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"torch.mm {args.mm_size}^3 in this run: {rate['cpu'] / 1e9:.1f} GFLOP per CPU "
+        f"second, {rate['wall'] / 1e9:.1f} GFLOP/s wall",
+        "",
+        "| model | CPU s | / GRU | / LSTM | wall s | / GRU | / LSTM | GFLOP | "
+        "floor CPU s | % floor CPU | floor wall s | % floor wall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, t in med.items():
+        fl = step_flops(model_kind(name), args.frames, args.batch, args.input,
+                        args.hidden, args.layers)
+        floor = {c: fl / rate[c] for c in ("cpu", "wall")}
         rows.append(
             f"| {name} | {t['cpu']:.3f} | {t['cpu'] / g['cpu']:.2f} | "
             f"{t['cpu'] / m['cpu']:.2f} | {t['wall']:.3f} | "
-            f"{t['wall'] / g['wall']:.2f} | {t['wall'] / m['wall']:.2f} |"
+            f"{t['wall'] / g['wall']:.2f} | {t['wall'] / m['wall']:.2f} | "
+            f"{fl / 1e9:.4g} | {floor['cpu']:.3f} | "
+            f"{100 * floor['cpu'] / t['cpu']:.0f} | {floor['wall']:.3f} | "
+            f"{100 * floor['wall'] / t['wall']:.0f} |"
         )
     return "\n".join(rows)
 
@@ -155,7 +201,10 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=4, help="threshold multiple k")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--threads", default="1",
+                   help="torch intra-op threads, a comma list runs one table each")
+    p.add_argument("--mm-size", type=int, default=2048,
+                   help="n of the n x n x n torch.mm timed for the GEMM rate")
     p.add_argument("--kinds", default="v2,v1,traditional")
     p.add_argument(
         "--paths",
@@ -167,14 +216,17 @@ def main(argv=None) -> int:
                    help="also print torch.profiler's table for one step of the first "
                    "SNN model")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    print(
-        f"# T={args.frames} B={args.batch} F={args.input} {args.layers}x{args.hidden} "
-        f"bits={args.bits or 'full'} k={args.k} dropout={args.dropout} "
-        f"device={args.device} threads={args.threads} torch {torch.__version__}, "
-        f"fused-path GEMMs: {_gemm_name()}, median of {args.repeats}"
-    )
-    print(table(measure(args)))
+    for threads in (int(v) for v in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        print(
+            f"# T={args.frames} B={args.batch} F={args.input} "
+            f"{args.layers}x{args.hidden} bits={args.bits or 'full'} k={args.k} "
+            f"dropout={args.dropout} device={args.device} threads={threads} "
+            f"torch {torch.__version__}, fused-path GEMMs: {_gemm_name()}, "
+            f"median of {args.repeats}, load average {os.getloadavg()[0]:.1f}"
+        )
+        print(table(measure(args), args), flush=True)
+        print(f"# load average after: {os.getloadavg()[0]:.1f}\n")
     if args.profile:
         profile_step(args)
     return 0

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -88,7 +89,17 @@ def _setup_logging(verbosity: int) -> None:
     )
 
 
+def _passive_omp_wait() -> None:
+    """Let idle OpenMP workers sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``,
+    unless set already): with spinning workers two threads ran 14x slower than one on
+    a busy machine (docs/speed.md, Threads). The OpenMP runtime reads the variable when
+    torch loads it, so this only counts before the first ``import torch``."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    _passive_omp_wait()
     argv = list(sys.argv[1:] if argv is None else argv)
     available = _available()
     chosen = next((a for a in argv if a in available), None)

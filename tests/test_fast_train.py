@@ -246,3 +246,25 @@ def test_an_empty_batch_is_left_to_the_reference():
     layer = SpikingLayer(5, 7, "v2", MultiBitSpike(4, 1), use_batchnorm=False).eval()
     assert not fast_train.applicable(layer, torch.randn(6, 0, 5))
     assert layer(torch.randn(6, 0, 5)).shape == (6, 0, 7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_broadcast_output_gradient_equals_a_dense_one(kind, recurrence_impl):
+    """``y.sum().backward()`` hands the layer an expanded (stride-0) gradient, which
+    v2 copies frame by frame: the gradients equal those of a dense ones tensor."""
+    grads = []
+    for dense in (False, True):
+        _, fast = _pair(kind, 4, dropout=0.3, learn_decay=True, dtype=torch.float32)
+        x = torch.randn(9, 3, 5, generator=torch.Generator().manual_seed(2),
+                        requires_grad=True)
+        torch.manual_seed(4)
+        y = fast_train.fused_run(fast, x)
+        if dense:
+            y.backward(torch.ones_like(y))
+        else:
+            y.sum().backward()
+        grads.append([x.grad] + [p.grad for p in fast.parameters()])
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a, b)

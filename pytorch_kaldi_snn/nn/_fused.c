@@ -7,20 +7,26 @@
  * and the gates between frames stay in torch) instead of about a dozen tensor
  * operations per frame. The gates F = sigmoid(.) and C = relu(.) * mask come from torch
  * (vectorised, and bit-identical to the reference); this file does what must run
- * frame after frame. Every buffer is contiguous; "slot" buffers hold either all T
- * frames (full) or two alternating frames (rolling).
+ * frame after frame. "Slot" buffers hold either all T frames (full) or two
+ * alternating frames (rolling). F and C (v1, v2) are the two halves of the rows of one
+ * [T, B, 2H] buffer FC (row stride ld = 2H), the layout of the gate gradient g_P, which
+ * the backward writes over FC.
  *
  * Forward, frames n0 <= n < n1:
  *   traditional: I[n] = beta * I[n-1] + P[n]
  *   v1, v2:      I[n] = F[n] * I[n-1] + (1 - F[n]) * C[n]
  *   all:         V[n] = alpha * V[n-1] + I[n] - Y[n-1];  Y[n] = spike(V[n])
- * Backward, frames n1 > n >= n0 (g_X = dL/dX; Phi = beta or F[n+1]):
+ *                S'[n] = [0 <= V[n] <= b] (relu: [V[n] > 0]) as bytes, when asked;
+ *                vmax = max(vmax, V[n]) (NaN sticks), when asked
+ * Backward, frames n1 > n >= n0 (g_X = dL/dX):
  *   g_Y[n] = g_out[n] - g_V[n+1] (+ g_rec: v2, g_A[n+1] W_r^T, added by the caller's
  *            product)
- *   g_V[n] = g_Y[n] * S'(V[n]) + alpha * g_V[n+1]
- *   g_I[n] = g_V[n] + Phi[n+1] * g_I[n+1]
- *   v1, v2:  g_P[n] = [g_I[n] * dF[n], g_I[n] * dC[n]]
- * (the terms with n+1 vanish at the last frame).
+ *   g_V[n] = g_Y[n] * S'[n] + alpha * g_V[n+1]
+ *   traditional: g_I[n] = g_V[n] + beta * g_I[n+1]           (g_I is g_P)
+ *   v1, v2:      g_I[n] = g_V[n] + K[n+1],  K[n] = F[n] * g_I[n] kept in the g_I slot
+ *                g_P[n] = [g_I[n] * dF[n], g_I[n] * dC[n]] written over FC[n]
+ * (the terms with n+1 vanish at the last frame; K[n+1] is the product the reference
+ * computes as F[n+1] * g_I[n+1], taken before FC[n+1] is overwritten).
  */
 #include <math.h>
 #include <stddef.h>
@@ -29,32 +35,37 @@
 
 #define DEFINE_KERNELS(T, SUFFIX, FLOOR)                                                 \
 /* i0, v0, y0: state before frame n0. Frame n reads P (traditional) or F and C (v1,   \
- * v2) at offset (n - n0) * B * H of p_or_f and c_in. y: [T, B, H] always full. */       \
-int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h,              \
+ * v2) at offset (n - n0) * B * ld of p_or_f and c_in (row stride ld). y: [T, B, H]    \
+ * always full; ste: [T, B, H] bytes or NULL; vmax: one value or NULL. */               \
+int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int ld,      \
                                const T *p_or_f, const T *c_in, const T *alpha,          \
                                const T *beta, const T *i0, const T *v0, const T *y0,    \
-                               T *i, T *v, T *y, int full, T step, T thr, T top,        \
-                               int levels)                                              \
+                               T *i, T *v, T *y, int full_i, int full_v,                \
+                               unsigned char *ste, T *vmax, T step, T thr, T top,       \
+                               int levels, T b_range)                                   \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
-    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0)                \
+    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h)      \
         return 1;                                                                       \
+    T m = vmax ? *vmax : 0;                                                             \
     for (int n = n0; n < n1; ++n) {                                                     \
-        const size_t s = SLOT(n, full);                                                 \
-        const T *ip = n == n0 ? i0 : i + SLOT(n - 1, full) * bh;                        \
-        const T *vp = n == n0 ? v0 : v + SLOT(n - 1, full) * bh;                        \
+        const T *ip = n == n0 ? i0 : i + SLOT(n - 1, full_i) * bh;                      \
+        const T *vp = n == n0 ? v0 : v + SLOT(n - 1, full_v) * bh;                      \
         const T *yp = n == n0 ? y0 : y + (size_t)(n - 1) * bh;                          \
-        const T *pf = p_or_f + (size_t)(n - n0) * bh;                                   \
-        const T *pc = kind == 0 ? NULL : c_in + (size_t)(n - n0) * bh;                  \
-        T *in = i + s * bh, *vn = v + s * bh, *yn = y + (size_t)n * bh;                 \
+        T *in = i + SLOT(n, full_i) * bh, *vn = v + SLOT(n, full_v) * bh;               \
+        T *yn = y + (size_t)n * bh;                                                     \
+        unsigned char *sn = ste ? ste + (size_t)n * bh : NULL;                          \
         for (int b = 0; b < batch; ++b) {                                               \
             const size_t o = (size_t)b * h;                                             \
+            const size_t r = (size_t)(n - n0) * batch * ld + (size_t)b * ld;            \
+            const T *pf = p_or_f + r;                                                   \
             if (kind == 0) {                                                            \
                 for (int k = 0; k < h; ++k)                                             \
-                    in[o + k] = beta[k] * ip[o + k] + pf[o + k];                        \
+                    in[o + k] = beta[k] * ip[o + k] + pf[k];                            \
             } else {                                                                    \
+                const T *pc = c_in + r;                                                 \
                 for (int k = 0; k < h; ++k)                                             \
-                    in[o + k] = pf[o + k] * ip[o + k] + (1 - pf[o + k]) * pc[o + k];    \
+                    in[o + k] = pf[k] * ip[o + k] + (1 - pf[k]) * pc[k];                \
             }                                                                           \
             for (int k = 0; k < h; ++k)                                                 \
                 vn[o + k] = alpha[k] * vp[o + k] + in[o + k] - yp[o + k];               \
@@ -70,21 +81,36 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h,      
                     yn[o + k] = vv > thr ? q * step : 0;                                \
                 }                                                                       \
             }                                                                           \
+            if (sn) {                                                                   \
+                for (int k = 0; k < h; ++k) {                                           \
+                    const T vv = vn[o + k];                                             \
+                    sn[o + k] = levels == 0 ? vv > 0 : (vv >= 0 && vv <= b_range);      \
+                }                                                                       \
+            }                                                                           \
+            if (vmax) {                                                                 \
+                for (int k = 0; k < h; ++k) {                                           \
+                    const T vv = vn[o + k];                                             \
+                    if (m == m && !(vv <= m))                                           \
+                        m = vv;                                                         \
+                }                                                                       \
+            }                                                                           \
         }                                                                               \
     }                                                                                   \
+    if (vmax)                                                                           \
+        *vmax = m;                                                                      \
     return 0;                                                                           \
 }                                                                                       \
                                                                                         \
-/* g_out, ste, phi_src (F for v1/v2), d_f, d_c: [T, B, H]; g_pre: [T, B, 2H] (v1, v2)    \
- * else NULL (g_I is then the gradient of P). g_v, g_i: slot buffers (full_v, full_i).  \
- * g_rec: [B, H] added to g_Y of frame n1 - 1 when not NULL. g_v_next, g_i_next: the    \
- * gradients of frame n1 (ignored at the last frame). */                               \
+/* g_out: [T, B, H], or one [B, H] frame read for every frame when go_full is 0; ste:   \
+ * [T, B, H] bytes; d_f: [T, B, H] (v1, v2); fc: [T, B, 2H] holding F and dC, turned   \
+ * into g_P (v1, v2), else NULL (g_I is then the gradient of P). g_v, g_i: slot buffers \
+ * (full_v, full_i). g_rec: [B, H] added to g_Y of frame n1 - 1 when not NULL.          \
+ * g_v_next, g_i_next: frame n1's g_V and g_I (v1, v2: K) (ignored at the last frame). */\
 int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, int h,  \
-                                const T *g_out, const T *ste, const T *alpha,           \
-                                const T *beta, const T *phi_src, const T *d_f,          \
-                                const T *d_c, const T *g_rec, const T *g_v_next,        \
-                                const T *g_i_next, T *g_v, T *g_i, int full_v,          \
-                                int full_i, T *g_pre)                                   \
+                                const T *g_out, int go_full, const unsigned char *ste,  \
+                                const T *alpha, const T *beta, const T *d_f,            \
+                                const T *g_rec, const T *g_v_next, const T *g_i_next,   \
+                                T *g_v, T *g_i, int full_v, int full_i, T *fc)          \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || n1 > t_len || batch < 0           \
@@ -92,27 +118,30 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
         return 1;                                                                       \
     for (int n = n1 - 1; n >= n0; --n) {                                                \
         const size_t x = (size_t)n * bh;                                                \
-        const T *go = g_out + x, *st = ste + x;                                         \
+        const T *go = g_out + (go_full ? x : 0);                                        \
+        const unsigned char *st = ste + x;                                              \
         T *gv = g_v + SLOT(n, full_v) * bh, *gi = g_i + SLOT(n, full_i) * bh;           \
-        if (n + 1 >= t_len) {                                                           \
-            for (size_t j = 0; j < bh; ++j) {                                           \
-                gv[j] = go[j] * st[j];                                                  \
-                gi[j] = gv[j];                                                          \
-            }                                                                           \
-        } else {                                                                        \
-            const T *gvn = n == n1 - 1 ? g_v_next : g_v + SLOT(n + 1, full_v) * bh;     \
-            const T *gin = n == n1 - 1 ? g_i_next : g_i + SLOT(n + 1, full_i) * bh;     \
-            const T *grec = n == n1 - 1 ? g_rec : NULL;                                 \
-            const T *phi = kind == 0 ? NULL : phi_src + (size_t)(n + 1) * bh;           \
-            for (int b = 0; b < batch; ++b) {                                           \
-                const size_t o = (size_t)b * h;                                         \
+        const int last = n + 1 >= t_len;                                                \
+        const T *gvn = last ? NULL                                                      \
+                       : n == n1 - 1 ? g_v_next : g_v + SLOT(n + 1, full_v) * bh;        \
+        const T *gin = last ? NULL                                                      \
+                       : n == n1 - 1 ? g_i_next : g_i + SLOT(n + 1, full_i) * bh;        \
+        const T *grec = !last && n == n1 - 1 ? g_rec : NULL;                            \
+        for (int b = 0; b < batch; ++b) {                                               \
+            const size_t o = (size_t)b * h;                                             \
+            if (last) {                                                                 \
+                for (int k = 0; k < h; ++k) {                                           \
+                    gv[o + k] = go[o + k] * (T)st[o + k];                               \
+                    gi[o + k] = gv[o + k];                                              \
+                }                                                                       \
+            } else {                                                                    \
                 if (grec) {                                                             \
                     for (int k = 0; k < h; ++k)                                         \
-                        gv[o + k] = (go[o + k] - gvn[o + k] + grec[o + k]) * st[o + k]  \
-                                    + alpha[k] * gvn[o + k];                            \
+                        gv[o + k] = (go[o + k] - gvn[o + k] + grec[o + k])              \
+                                    * (T)st[o + k] + alpha[k] * gvn[o + k];             \
                 } else {                                                                \
                     for (int k = 0; k < h; ++k)                                         \
-                        gv[o + k] = (go[o + k] - gvn[o + k]) * st[o + k]                \
+                        gv[o + k] = (go[o + k] - gvn[o + k]) * (T)st[o + k]             \
                                     + alpha[k] * gvn[o + k];                            \
                 }                                                                       \
                 if (kind == 0) {                                                        \
@@ -120,17 +149,17 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                         gi[o + k] = gv[o + k] + beta[k] * gin[o + k];                   \
                 } else {                                                                \
                     for (int k = 0; k < h; ++k)                                         \
-                        gi[o + k] = gv[o + k] + phi[o + k] * gin[o + k];                \
+                        gi[o + k] = gv[o + k] + gin[o + k];                             \
                 }                                                                       \
             }                                                                           \
-        }                                                                               \
-        if (kind != 0) {                                                                \
-            for (int b = 0; b < batch; ++b) {                                           \
-                const size_t o = (size_t)b * h;                                         \
-                T *gp = g_pre + 2 * x + 2 * o;                                          \
+            if (kind != 0) {                                                            \
+                T *row = fc + 2 * x + 2 * o;                                            \
+                const T *df = d_f + x + o;                                              \
                 for (int k = 0; k < h; ++k) {                                           \
-                    gp[k] = gi[o + k] * d_f[x + o + k];                                 \
-                    gp[h + k] = gi[o + k] * d_c[x + o + k];                             \
+                    const T gik = gi[o + k], fk = row[k];                               \
+                    row[k] = gik * df[k];                                               \
+                    row[h + k] = gik * row[h + k];                                      \
+                    gi[o + k] = fk * gik;                                               \
                 }                                                                       \
             }                                                                           \
         }                                                                               \

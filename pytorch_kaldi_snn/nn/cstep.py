@@ -107,11 +107,11 @@ def _load(path: Path) -> ctypes.CDLL:
     fn.restype = ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         fwd = getattr(lib, f"pks_fused_forward_{suffix}")
-        fwd.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, real, real,
-                        real, i]
+        fwd.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, i, p, p,
+                        real, real, real, i, real]
         fwd.restype = ctypes.c_int
         bwd = getattr(lib, f"pks_fused_backward_{suffix}")
-        bwd.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, i, i, p]
+        bwd.argtypes = [i, i, i, i, i, i, p, i, p, p, p, p, p, p, p, p, p, i, i, p]
         bwd.restype = ctypes.c_int
     return lib
 
@@ -220,29 +220,34 @@ class Fused:
     def forward(self, kind: int, n0: int, n1: int, p_or_f: Tensor, c: Tensor | None,
                 alpha: Tensor, beta: Tensor | None,
                 state: tuple[Tensor, Tensor, Tensor], i: Tensor, v: Tensor, y: Tensor,
-                full: bool, spike: tuple[float, float, float, int]) -> None:
+                full_i: bool, full_v: bool, ste: Tensor | None, vmax: Tensor | None,
+                spike: tuple[float, float, float, int, float]) -> None:
         """Frames ``n0 <= n < n1``; frame n reads ``p_or_f[n - n0]`` (P, or F with C
-        ``c[n - n0]``) and writes I, V (slots) and Y."""
+        ``c[n - n0]``, rows ``p_or_f.stride(1)`` apart) and writes I, V (slots), Y,
+        S' (bool ``[T, B, H]``, when given) and the running max of V (``vmax``, one
+        element updated in place, when given)."""
         batch, h = y.shape[1], y.shape[2]
-        step, thr, top, levels = spike
-        rc = self._fwd(kind, n0, n1, batch, h, p_or_f.data_ptr(), _ptr(c),
-                       alpha.data_ptr(), _ptr(beta), *(t.data_ptr() for t in state),
-                       i.data_ptr(), v.data_ptr(), y.data_ptr(), int(full), step, thr,
-                       top, levels)
+        step, thr, top, levels, b_range = spike
+        rc = self._fwd(kind, n0, n1, batch, h, p_or_f.stride(-2), p_or_f.data_ptr(),
+                       _ptr(c), alpha.data_ptr(), _ptr(beta),
+                       *(t.data_ptr() for t in state), i.data_ptr(), v.data_ptr(),
+                       y.data_ptr(), int(full_i), int(full_v), _ptr(ste), _ptr(vmax),
+                       step, thr, top, levels, b_range)
         if rc != 0:
             raise RuntimeError(f"pks_fused_forward returned {rc}")
 
-    def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, ste: Tensor,
-                 alpha: Tensor, beta: Tensor | None, f: Tensor | None,
-                 d_f: Tensor | None, d_c: Tensor | None, g_rec: Tensor | None,
-                 g_v_next: Tensor | None, g_i_next: Tensor | None, g_v: Tensor,
-                 g_i: Tensor, full_v: bool, full_i: bool, g_pre: Tensor | None) -> None:
-        """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``)."""
+    def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, go_full: bool,
+                 ste: Tensor, alpha: Tensor, beta: Tensor | None, d_f: Tensor | None,
+                 g_rec: Tensor | None, g_v_next: Tensor | None,
+                 g_i_next: Tensor | None, g_v: Tensor, g_i: Tensor, full_v: bool,
+                 full_i: bool, fc: Tensor | None) -> None:
+        """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); ``fc`` (F and dC)
+        becomes the gate gradient g_P."""
         t_len, batch, h = ste.shape
-        rc = self._bwd(kind, n0, n1, t_len, batch, h, g_out.data_ptr(), ste.data_ptr(),
-                       alpha.data_ptr(), _ptr(beta), _ptr(f), _ptr(d_f), _ptr(d_c),
+        rc = self._bwd(kind, n0, n1, t_len, batch, h, g_out.data_ptr(), int(go_full),
+                       ste.data_ptr(), alpha.data_ptr(), _ptr(beta), _ptr(d_f),
                        _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next), g_v.data_ptr(),
-                       g_i.data_ptr(), int(full_v), int(full_i), _ptr(g_pre))
+                       g_i.data_ptr(), int(full_v), int(full_i), _ptr(fc))
         if rc != 0:
             raise RuntimeError(f"pks_fused_backward returned {rc}")
 

@@ -28,10 +28,16 @@ gradients :math:`g_{W_r} = \sum_n Y[n-1]^\top g_{A[n]}`,
 :math:`g_\alpha = \sum_n g_{V[n]} \odot V[n-1]`, :math:`g_\beta = \sum_n g_{I[n]}
 \odot I[n-1]` (summed over the batch).
 
-Saved for backward: F, C, I, V (``[T, B, H]`` each, F and C not for traditional) and
-the output Y; no gate pre-activations. The spike range b is constant within a sequence
-and the EMA update ``layer.spike.observe(max V)`` happens once after the sequence,
-exactly as in the reference.
+Saved for backward (memory, docs/speed.md): Y; F and C as the two halves of the rows
+of one ``[T, B, 2H]`` buffer (v1, v2), the layout of the gate gradient, which the
+backward writes over it; I shifted by one frame (``[T+1, B, H]``, a zero frame first),
+which the backward turns into :math:`\partial A_f / \partial I` in place; S'(V) as
+bytes; V itself only when the learned decay needs :math:`g_\alpha`. No gate
+pre-activations. The backward keeps the products :math:`K[n] = F[n] \odot g_{I[n]}`
+(the term of :math:`g_{I[n-1]}`) in place of :math:`g_{I[n]}` before F[n] is
+overwritten. The spike range b is constant within a sequence and the EMA update
+``layer.spike.observe(max V)`` (max V tracked frame by frame) happens once after the
+sequence, exactly as in the reference.
 
 Two implementations of the frame loops, with the same arithmetic: the torch loop
 below (tensor op by tensor op) and, when the C kernels of :mod:`.cstep` are built,
@@ -52,7 +58,9 @@ import torch
 from torch import Tensor
 
 from pytorch_kaldi_snn.nn import cstep, gemm
-from pytorch_kaldi_snn.nn.fast_workspace import WORKSPACE
+from pytorch_kaldi_snn.nn.fast_workspace import Rolling as _Rolling
+from pytorch_kaldi_snn.nn.fast_workspace import previous as _previous
+from pytorch_kaldi_snn.nn.fast_workspace import take as _take
 from pytorch_kaldi_snn.nn.layers import FAST_PATHS, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
@@ -72,12 +80,6 @@ class SpikeParams:
             self.step = b / self.levels
             self.thr = k * self.step
 
-    def c_args(self) -> tuple[float, float, float, int]:
-        """``(step, thr, top level, levels)`` for the C kernels (levels 0: relu)."""
-        if self.n_bits is None:
-            return 1.0, 0.0, 0.0, 0
-        return float(self.step), float(self.thr), float(self.levels - 1), self.levels
-
     def apply_(self, v: Tensor, y: Tensor, keep: Tensor) -> None:
         """y <- spike(v), exactly as :func:`multibit_spike` (``keep``: float scratch).
 
@@ -92,18 +94,22 @@ class SpikeParams:
         torch.gt(v, self.thr, out=keep)
         y.mul_(keep)
 
-    def derivative_(self, v: Tensor, scratch: Tensor) -> Tensor:
-        """v <- S'(v) in place, the straight-through derivative: 1 on [0, b] (relu:
-        v > 0). ``scratch`` is a float buffer like v."""
+    def derivative_mask(self, v: Tensor, out: Tensor, scratch: Tensor) -> Tensor:
+        """out <- S'(v) as bool, the straight-through derivative: [0 <= v <= b]
+        (relu: [v > 0]). ``scratch``: a bool buffer like v."""
         if self.n_bits is None:
-            return torch.gt(v, 0, out=v)
-        torch.ge(v, 0, out=scratch)
-        torch.le(v, self.b, out=v)
-        return v.mul_(scratch)
+            return torch.gt(v, 0, out=out)
+        torch.ge(v, 0, out=out)
+        torch.le(v, self.b, out=scratch)
+        return out.logical_and_(scratch)
 
-
-def _take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
-    return WORKSPACE.take(shape, dtype or like.dtype, like.device)
+    def c_args(self) -> tuple[float, float, float, int, float]:
+        """``(step, thr, top level, levels, b)`` for the C kernels (levels 0:
+        relu)."""
+        if self.n_bits is None:
+            return 1.0, 0.0, 0.0, 0, 0.0
+        return (float(self.step), float(self.thr), float(self.levels - 1),
+                self.levels, float(self.b))
 
 
 def _kernels(*tensors: Tensor | None) -> cstep.Fused | None:
@@ -134,37 +140,53 @@ def forward_sequence(
     spike: SpikeParams,
     mask: Tensor | None,
     keep: bool,
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor]:
-    """Run the recurrence from the zero state; returns ``(Y, V, F, C, I)``.
+    full_v: bool = False,
+    track_max: bool = True,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+    """Run the recurrence from the zero state; returns ``(Y, V, FC, I0, S', max V)``.
 
-    ``pre`` is ``[T, B, G*H]`` (forget half first for v1/v2). With ``keep=False``
-    (inference) only Y is a full sequence; V, F, C and I hold the last frame.
+    ``pre`` is ``[T, B, G*H]`` (forget half first for v1/v2). FC ``[T, B, 2H]`` holds
+    F and C as the two halves of each row (v1, v2; None for traditional). With
+    ``keep`` (training) FC, ``I0 = [0, I[0], ..., I[T-1]]`` (``[T+1, B, H]``: the
+    backward turns it into dF in place) and S' (bool) are full sequences; without it
+    only Y is, and I0 / S' are None. V holds all frames with ``full_v`` (the learned
+    decay's gradient needs V[n-1]), else the last two. ``max V`` (over all frames,
+    0-d) when ``track_max``, else None.
     """
     t_len, batch, gh = pre.shape
     h = gh if kind == 0 else gh // 2
     y_all = _take((t_len, batch, h), pre)
     seq = t_len if keep else 2  # two frames alternate as previous / current
-    v_all = _take((seq, batch, h), pre)
-    i_all = _take((seq, batch, h), pre)
+    v_all = _take((t_len if full_v else 2, batch, h), pre)
+    i_base = None
+    if keep:
+        i_base = _take((t_len + 1, batch, h), pre)
+        i_base[0].zero_()
+        i_all = i_base[1:]
+    else:
+        i_all = _take((2, batch, h), pre)
+    ste = _take((t_len, batch, h), pre, torch.bool) if keep else None
+    v_max = pre.new_full((), float("-inf")) if track_max else None
     kern = _kernels(pre, alpha, beta, mask)
-    f_all = c_all = None
+    fc = f_all = c_all = None
     if kind != 0:  # v1 in C: the gates of all frames come first, so all are kept
         seq_gates = t_len if kern is not None and kind == 1 else seq
-        f_all = _take((seq_gates, batch, h), pre)
-        c_all = _take((seq_gates, batch, h), pre)
+        fc = _take((seq_gates, batch, 2 * h), pre)
+        f_all, c_all = fc[..., :h], fc[..., h:]
     zero = pre.new_zeros(batch, h)
     a = pre.new_empty(batch, gh) if kind == 2 else None
     onednn = kind == 2 and gemm.use_onednn(pre, batch * h * gh)
     if kern is not None:
         spike_args = spike.c_args()
         state = (zero, zero, zero)
+        args = (alpha, beta if kind == 0 else None)
         if kind == 0:  # no product between frames: the whole sequence in one call
-            kern.forward(0, 0, t_len, pre, None, alpha, beta, state, i_all, v_all,
-                         y_all, keep, spike_args)
+            kern.forward(0, 0, t_len, pre, None, *args, state, i_all, v_all, y_all,
+                         keep, full_v, ste, v_max, spike_args)
         elif kind == 1:  # gates of all frames at once, then the recurrence in C
             _gates(pre, f_all, c_all, mask, h)
-            kern.forward(1, 0, t_len, f_all, c_all, alpha, None, state, i_all, v_all,
-                         y_all, keep, spike_args)
+            kern.forward(1, 0, t_len, f_all, c_all, *args, state, i_all, v_all,
+                         y_all, keep, full_v, ste, v_max, spike_args)
         else:
             for n in range(t_len):
                 if onednn:
@@ -173,12 +195,13 @@ def forward_sequence(
                     torch.addmm(pre[n], state[2], w_rec_t, out=a)
                 s = n if keep else n % 2
                 _gates(a, f_all[s], c_all[s], mask, h)
-                kern.forward(2, n, n + 1, f_all[s], c_all[s], alpha, None, state,
-                             i_all, v_all, y_all, keep, spike_args)
-                state = (i_all[s], v_all[s], y_all[n])
-        return y_all, v_all, f_all, c_all, i_all
+                kern.forward(2, n, n + 1, f_all[s], c_all[s], *args, state, i_all,
+                             v_all, y_all, keep, full_v, ste, v_max, spike_args)
+                state = (i_all[s], v_all[n if full_v else n % 2], y_all[n])
+        return y_all, v_all, fc, i_base, ste, v_max
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
+    above = pre.new_empty(batch, h, dtype=torch.bool)
     i_prev, v_prev, y_prev = zero, zero, zero
     for n in range(t_len):
         s = n if keep else n % 2
@@ -203,27 +226,27 @@ def forward_sequence(
             torch.neg(f, out=tmp).add_(1).mul_(c)
             torch.mul(f, i_prev, out=i)
             i.add_(tmp)
-        v = v_all[s]
+        v = v_all[n if full_v else n % 2]
         torch.mul(alpha, v_prev, out=v)
         v.add_(i).sub_(y_prev)
         y = y_all[n]
         spike.apply_(v, y, flag)
+        if ste is not None:
+            spike.derivative_mask(v, ste[n], above)
+        if v_max is not None:
+            torch.maximum(v_max, v.amax(), out=v_max)
         i_prev, v_prev, y_prev = i, v, y
-    return y_all, v_all, f_all, c_all, i_all
+    return y_all, v_all, fc, i_base, ste, v_max
 
 
-def _previous(x: Tensor, out: Tensor) -> Tensor:
-    """out[n] <- x[n-1] (zero for the first frame)."""
-    out[0].zero_()
-    out[1:].copy_(x[:-1])
-    return out
-
-
-def _gate_factors_(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tensor:
-    """dA_f / dI for all frames (returned, new buffer) and dA_c / dI (into ``c``)."""
-    d_f = _take(tuple(f.shape), f)
+def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
+    """dA_f / dI for all frames into ``i_base[:T]`` (returned; ``i_base[n]`` holds
+    I[n-1]) and dA_c / dI into the C half of ``fc``."""
+    h = fc.shape[-1] // 2
+    f, c = fc[..., :h], fc[..., h:]
+    d_f = i_base[:-1]
     torch.neg(c[0], out=d_f[0])
-    torch.sub(i[:-1], c[1:], out=d_f[1:])
+    d_f[1:].sub_(c[1:])  # I[n-1] - C[n]
     d_f.mul_(f)
     d_f.addcmul_(d_f, f, value=-1)  # x - x f = x (1 - f)
     torch.gt(c, 0, out=c)
@@ -233,32 +256,19 @@ def _gate_factors_(f: Tensor, c: Tensor, i: Tensor, mask: Tensor | None) -> Tens
     return d_f
 
 
-class _Rolling:
-    """Full ``[T, B, H]`` buffer, or two alternating frames when only the recurrence
-    needs the values (saves T*B*H floats of peak memory)."""
-
-    def __init__(self, like: Tensor, full: bool) -> None:
-        t_len, batch, h = like.shape
-        self.full = full
-        self.buf = _take((t_len if full else 2, batch, h), like)
-
-    def __getitem__(self, n: int) -> Tensor:
-        return self.buf[n if self.full else n % 2]
-
-
 class _FusedSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre, w_rec_t, alpha, beta, mask, spike,  # type: ignore[override]
                 kind):
+        need_alpha = ctx.needs_input_grad[2]
         with torch.no_grad():
-            y, v, f, c, i = forward_sequence(
-                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=True)
-            v_max = v.amax()
+            y, v, fc, i_base, ste, v_max = forward_sequence(
+                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=True,
+                full_v=need_alpha)
         ctx.kind = kind
-        ctx.spike = spike
         # Private buffers are kept on ctx (nobody else can modify them; backward
         # overwrites them); tensors the caller sees go through save_for_backward.
-        ctx.buffers = [v, f, c, i]
+        ctx.buffers = [v if need_alpha else None, fc, i_base, ste]
         ctx.save_for_backward(y, w_rec_t, alpha, beta, mask)
         ctx.mark_non_differentiable(v_max)
         return y, v_max
@@ -271,65 +281,58 @@ class _FusedSequence(torch.autograd.Function):
                                "backward: a second backward (retain_graph=True) is "
                                "not supported; "
                                "call layer.run(x) for that")
-        v, f, c, i = ctx.buffers
+        v, fc, i_base, ste = ctx.buffers
         ctx.buffers = None  # let each buffer go back to the pool once used
         kind = ctx.kind
         need_pre, need_w, need_alpha, need_beta = ctx.needs_input_grad[:4]
-        t_len, batch, h = v.shape
+        t_len, batch, h = y.shape
         if g_out is None:
             g_out = torch.zeros_like(y)
-        scratch = _take(tuple(v.shape), v)
-        v_prev = _previous(v, scratch) if need_alpha else None
-        if v_prev is None:
-            ste = ctx.spike.derivative_(v, scratch)
-        else:
-            ste = ctx.spike.derivative_(v, _take(tuple(v.shape), v))
-        del scratch, v
-        i_prev = _previous(i, _take(tuple(i.shape), i)) if need_beta else None
-        d_f = d_c = None
+        v_prev = _previous(v, _take(tuple(y.shape), y)) if need_alpha else None
+        del v
+        i_prev = i_base[:-1] if need_beta else None  # traditional: I[n-1], unchanged
+        d_f = None
         if kind != 0:
-            d_f = _gate_factors_(f, c, i, mask)
-            d_c = c
-        del i, c
-        g_v_seq = _Rolling(ste, need_alpha)
-        g_i_seq = _Rolling(ste, kind == 0 or need_beta)
-        g_pre = None
-        if kind != 0:
-            g_pre = _take((t_len, batch, 2 * h), ste)
-        zero = ste.new_zeros(batch, h)
-        g_y = ste.new_empty(batch, h)
+            d_f = _gate_factors_(fc, i_base, mask)
+        del i_base
+        g_v_seq = _Rolling(y, need_alpha)
+        g_i_seq = _Rolling(y, kind == 0 or need_beta)
+        zero = y.new_zeros(batch, h)
+        g_y = y.new_empty(batch, h)
         g_v_next, g_i_next = zero, zero
         if kind == 2:
             w_rec = w_rec_t.t()
-            g_rec = ste.new_empty(batch, h)
-            onednn = gemm.use_onednn(ste, batch * 2 * h * h)
+            g_rec = y.new_empty(batch, h)
+            onednn = gemm.use_onednn(y, batch * 2 * h * h)
             if onednn:
                 w_rec_t_dense = w_rec_t.contiguous()
-        kern = _kernels(ste, alpha, beta if kind == 0 else None, f, d_f, d_c)
+        kern = _kernels(y, alpha, beta if kind == 0 else None, fc, d_f)
         if kern is not None:
-            if not g_out.is_contiguous() or g_out.dtype != ste.dtype:
-                g_out = _take(tuple(ste.shape), ste).copy_(g_out)
-            phi = f if kind != 0 else None
             beta_c = beta if kind == 0 else None
             full_v, full_i = g_v_seq.full, g_i_seq.full
+            go_ok = g_out.is_contiguous() and g_out.dtype == y.dtype
             if kind != 2:
-                kern.backward(kind, 0, t_len, g_out, ste, alpha, beta_c, phi, d_f, d_c,
+                if not go_ok:
+                    g_out = _take(tuple(y.shape), y).copy_(g_out)
+                kern.backward(kind, 0, t_len, g_out, True, ste, alpha, beta_c, d_f,
                               None, None, None, g_v_seq.buf, g_i_seq.buf, full_v,
-                              full_i, g_pre)
-            else:
+                              full_i, fc)
+            else:  # one frame per call: a strided g_out is copied frame by frame
+                go_frame = None if go_ok else y.new_empty(batch, h)
                 for n in range(t_len - 1, -1, -1):
                     after = n + 1 < t_len
-                    kern.backward(2, n, n + 1, g_out, ste, alpha, None, phi, d_f, d_c,
+                    go = g_out if go_ok else go_frame.copy_(g_out[n])
+                    kern.backward(2, n, n + 1, go, go_ok, ste, alpha, None, d_f,
                                   g_rec if after else None,
                                   g_v_seq[n + 1] if after else None,
                                   g_i_seq[n + 1] if after else None,
-                                  g_v_seq.buf, g_i_seq.buf, full_v, full_i, g_pre)
+                                  g_v_seq.buf, g_i_seq.buf, full_v, full_i, fc)
                     if n == 0:
                         break
                     if onednn:
-                        g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
+                        g_rec = gemm.linear(fc[n], w_rec_t_dense)
                     else:
-                        torch.mm(g_pre[n], w_rec, out=g_rec)
+                        torch.mm(fc[n], w_rec, out=g_rec)
         else:  # the same recurrences, tensor op by tensor op
             for n in range(t_len - 1, -1, -1):
                 torch.sub(g_out[n], g_v_next, out=g_y)
@@ -339,24 +342,28 @@ class _FusedSequence(torch.autograd.Function):
                 torch.mul(g_y, ste[n], out=g_v)
                 g_v.addcmul_(alpha, g_v_next)
                 g_i = g_i_seq[n]
-                if n + 1 < t_len:
-                    phi = beta if kind == 0 else f[n + 1]
-                    torch.addcmul(g_v, phi, g_i_next, out=g_i)
-                else:
+                if n + 1 >= t_len:
                     g_i.copy_(g_v)
+                elif kind == 0:
+                    torch.addcmul(g_v, beta, g_i_next, out=g_i)
+                else:  # g_i_next holds K[n+1] = F[n+1] g_I[n+1]
+                    torch.add(g_v, g_i_next, out=g_i)
                 if kind != 0:
-                    torch.mul(g_i, d_f[n], out=g_pre[n, :, :h])
-                    torch.mul(g_i, d_c[n], out=g_pre[n, :, h:])
+                    d_f[n].mul_(g_i)
+                    fc[n, :, h:].mul_(g_i)
+                    g_i.mul_(fc[n, :, :h])  # K[n], before F[n] is overwritten
+                    fc[n, :, :h].copy_(d_f[n])
                     if kind == 2 and onednn:
-                        g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
+                        g_rec = gemm.linear(fc[n], w_rec_t_dense)
                     elif kind == 2:
-                        torch.mm(g_pre[n], w_rec, out=g_rec)
+                        torch.mm(fc[n], w_rec, out=g_rec)
                 g_v_next, g_i_next = g_v, g_i
         g_w = g_alpha = g_beta = None
+        g_pre = fc
         if kind == 0:
             g_pre = g_i_seq.buf
         elif kind == 2 and need_w:
-            g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_pre[1:].reshape(-1, 2 * h))
+            g_w = torch.mm(y[:-1].reshape(-1, h).t(), fc[1:].reshape(-1, 2 * h))
         if need_alpha:
             g_alpha = (g_v_seq.buf * v_prev).sum((0, 1))
         if need_beta:
@@ -415,9 +422,9 @@ def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
         y, v_max = _FusedSequence.apply(pre, w_rec_t, alpha, beta, mask, spike, kind)
     else:
         with torch.no_grad():
-            y, v, _, _, _ = forward_sequence(
-                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=layer.training)
-            v_max = v.amax()
+            y, _, _, _, _, v_max = forward_sequence(
+                kind, pre, w_rec_t, alpha, beta, spike, mask, keep=False,
+                track_max=layer.training)
     if layer.training:
         layer.spike.observe(v_max)
     return y

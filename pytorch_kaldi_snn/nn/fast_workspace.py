@@ -73,3 +73,28 @@ class Workspace:
 
 
 WORKSPACE = Workspace()
+
+
+def take(shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None):
+    """A pooled buffer of ``shape`` on ``like``'s device (its dtype unless given)."""
+    return WORKSPACE.take(shape, dtype or like.dtype, like.device)
+
+
+def previous(x: Tensor, out: Tensor) -> Tensor:
+    """out[n] <- x[n-1] (zero for the first frame)."""
+    out[0].zero_()
+    out[1:].copy_(x[:-1])
+    return out
+
+
+class Rolling:
+    """Full ``[T, B, H]`` pooled buffer, or two alternating frames when only a
+    recurrence needs the values (saves T*B*H values of peak memory)."""
+
+    def __init__(self, like: Tensor, full: bool) -> None:
+        t_len, batch, h = like.shape
+        self.full = full
+        self.buf = take((t_len if full else 2, batch, h), like)
+
+    def __getitem__(self, n: int) -> Tensor:
+        return self.buf[n if self.full else n % 2]

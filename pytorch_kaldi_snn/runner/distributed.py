@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -70,17 +70,52 @@ class DistContext:
         return self.world > 1
 
 
-def set_cpu_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads: ``threads`` when > 0, else ``OMP_NUM_THREADS`` when
-    set, else 1. Returns the number in use.
+def choose_cpu_threads(requested: int, environ: Mapping[str, str], cores: int) -> int:
+    """The intra-op thread count :func:`set_cpu_threads` uses.
 
-    Measured on the project's 2-core machine (2 x 128 LSTM, batch 16 x 200 frames): 1
-    thread ran at 12.8k frames/s, 2 threads at 0.5k frames/s while other processes kept
-    the cores busy (OpenMP workers wait on each other), and no faster when idle.
+    ``requested`` when > 0, else ``OMP_NUM_THREADS`` when set, else the ``cores``
+    this process may run on, shared among the ``LOCAL_WORLD_SIZE`` ranks torchrun
+    starts on this node, when OpenMP's workers sleep at barriers
+    (``OMP_WAIT_POLICY=PASSIVE``, which the console script sets before torch loads),
+    else 1. It depends on the environment and the affinity mask only, not on the
+    load, so a resumed run on the same machine makes the same choice.
+
+    Why (docs/speed.md, Threads): on the 2-core machine with other processes keeping
+    the cores busy (load average ~8), a v2 training step with 2 threads ran 14x
+    slower than with 1 under libgomp's default policy (a worker spins at the barrier
+    while the thread it waits for is descheduled; its CPU time rose 15x), and 0.65x
+    the 1-thread time with ``OMP_WAIT_POLICY=PASSIVE``.
+
+    >>> choose_cpu_threads(0, {"OMP_WAIT_POLICY": "passive"}, 2)
+    2
+    >>> choose_cpu_threads(0, {}, 2)
+    1
     """
-    if threads <= 0:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        threads = int(env) if env.isdigit() and int(env) > 0 else 1
+    if requested > 0:
+        return requested
+    env = environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+        local = environ.get("LOCAL_WORLD_SIZE", "").strip()
+        ranks = int(local) if local.isdigit() and int(local) > 0 else 1
+        return max(1, cores // ranks)
+    return 1
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def set_cpu_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads as :func:`choose_cpu_threads` decides; returns
+    the number in use. ``OMP_WAIT_POLICY`` only counts when it was in the
+    environment before torch loaded its OpenMP runtime (set it in the shell, or run
+    the console script, which sets it then)."""
+    threads = choose_cpu_threads(threads, os.environ, available_cores())
     torch.set_num_threads(threads)
     return threads
 
