@@ -192,6 +192,21 @@ def _lexicon_fst_text(entries, phone_id, word_id, sil: str, sil_prob: float,
     return "\n".join(lines) + "\n"
 
 
+def lexicon_fst_without_silence(lang: Lang):
+    """L of ``phones/lexicon.txt`` with no optional silence (an in-memory kaldifst
+    FST, olabel-sorted): what the flat start compiles its framed graphs with."""
+    from pytorch_kaldi_snn.kaldi._backend import kaldifst
+
+    entries = [(w, 1.0, p) for w, p in read_lexicon(lang.lang_dir / "phones" /
+                                                    "lexicon.txt")]
+    names = {i: p for p, i in lang.phones.items()}
+    fst = kaldifst.compile(_lexicon_fst_text(entries, lang.phones, lang.words,
+                                             names[lang.optional_silence], 0.0),
+                           acceptor=False)
+    kaldifst.arcsort(fst, sort_type="olabel")
+    return fst
+
+
 def _compile(text: str, path: Path, sort_type: str = "olabel") -> None:
     from pytorch_kaldi_snn.kaldi._backend import kaldifst
     from pytorch_kaldi_snn.kaldi.io import write_with

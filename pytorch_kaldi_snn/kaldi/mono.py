@@ -40,7 +40,7 @@ from pytorch_kaldi_snn.kaldi.io import (
     write_int_ali_gz,
     write_text,
 )
-from pytorch_kaldi_snn.kaldi.lang import load_lang
+from pytorch_kaldi_snn.kaldi.lang import lexicon_fst_without_silence, load_lang
 
 logger = logging.getLogger(__name__)
 MODEL = MODEL_FILE
@@ -62,12 +62,14 @@ def _word_ids(data_dir: Path, words: dict[str, int]) -> dict[str, list[int]]:
     return out
 
 
-def _graphs(model: MonoModel, l_fst: Path, disambig: list[int],
+def _graphs(model: MonoModel, l_fst, disambig: list[int],
             transcripts: dict[str, list[int]]):
+    """Training graphs (``compile-train-graphs``); ``l_fst`` a path or an FST."""
     from pytorch_kaldi_snn.kaldi._backend import khg
 
+    lex = read_fst(l_fst) if isinstance(l_fst, (str, Path)) else l_fst
     comp = khg.TrainingGraphCompiler(
-        trans_model=model.tm, ctx_dep=model.tree, lex_fst=read_fst(l_fst),
+        trans_model=model.tm, ctx_dep=model.tree, lex_fst=lex,
         disambig_syms=disambig, opts=khg.TrainingGraphCompilerOptions())
     return {u: comp.compile_graph_from_text(ids) for u, ids in transcripts.items()}
 
@@ -107,20 +109,22 @@ def _silence_word(lang) -> int | None:
 
 
 def _silence_framed(model: MonoModel, lang, transcripts: dict[str, list[int]]):
-    """Training graphs of ``!SIL words... !SIL`` for the flat start only.
+    """Training graphs of ``!SIL words... !SIL`` without optional silence between the
+    words, for the flat start only.
 
     The equal alignment spreads each utterance evenly over the states of a random
-    path; a path without silence at the ends gives the recording's leading and
-    trailing silence to the first and last phones, and SIL then starts from no real
-    silence frames at all (measured: SIL got none of 3,369 true silence frames on a
+    path. A path without silence at the ends gives the recording's leading and
+    trailing silence to the first and last phones, and one with optional silence
+    between words gives SIL speech frames: SIL then starts as a model of speech and
+    never wins real silence (measured: SIL got none of 3,369 true silence frames on a
     tiny corpus with 0.3 s of silence at each end). Framing the first pass with
-    silence, as real recordings are, seeds SIL with them; realignment then uses the
-    ordinary graphs, where silence is optional.
+    silence only at the ends, as real recordings are, seeds SIL with them;
+    realignment then uses the ordinary graphs, where silence is optional everywhere.
     """
     word = _silence_word(lang)
     if word is None:
         return {}
-    return _graphs(model, lang.lang_dir / "L.fst", lang.disambig,
+    return _graphs(model, lexicon_fst_without_silence(lang), lang.disambig,
                    {u: [word, *ids, word] for u, ids in transcripts.items()})
 
 

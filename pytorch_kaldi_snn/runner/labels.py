@@ -14,10 +14,11 @@ transition model:
 Labels are never shifted (upstream subtracts the minimum label of each alignment, which
 only works when pdf 0 occurs). Class priors for the forward pass are label counts
 (``lab_count_file=auto``: counted from the training alignments) or a Kaldi text vector
-file ``[ c0 c1 ... ]``, floored so that a pdf never seen in training keeps a finite
-log-prior (and the pseudo log-likelihood ``log p(c|x) - log_prior[c]`` stays finite)::
+file ``[ c0 c1 ... ]``; a pdf never seen in training gets the largest prior, so its
+pseudo log-likelihood ``log p(c|x) - log_prior[c]`` stays finite and low::
 
-    log_prior[c] = log(max(count[c], 1) / sum_c max(count[c], 1))
+    log_prior[c] = log(count[c] / sum_seen count)   (count[c] >= 1)
+                 = log(max count / sum_seen count)  (unseen c)
 """
 
 from __future__ import annotations
@@ -121,10 +122,23 @@ def read_counts(path: str) -> np.ndarray:
 
 
 def log_priors(counts: np.ndarray, floor: float = 1.0) -> np.ndarray:
-    """``log(count / sum count)`` with unseen classes floored to ``floor`` counts.
+    """``log(count / sum count)``; a class with fewer than ``floor`` counts (a pdf no
+    training frame has) gets the largest count's prior instead, as Kaldi's nnet1
+    ``PdfPrior`` does with its cutoff.
+
+    Never ``-inf`` (which makes the pseudo log-likelihood ``log p(c|x) - log_prior[c]``
+    infinite), and never tiny (which would make an unseen pdf, whose posterior is
+    small but not tiny, win every frame: the decoder then emits it everywhere).
 
     >>> np.round(np.exp(log_priors(np.array([1.0, 3.0]))), 2).tolist()
     [0.25, 0.75]
+    >>> np.round(np.exp(log_priors(np.array([0.0, 1.0, 3.0]))), 2).tolist()
+    [0.75, 0.25, 0.75]
     """
-    c = np.maximum(np.asarray(counts, dtype=np.float64), floor)
-    return np.log(c / c.sum())
+    c = np.asarray(counts, dtype=np.float64).copy()
+    seen = c >= floor
+    if not seen.any():
+        return np.full(len(c), -np.log(max(len(c), 1)))
+    total = c[seen].sum()
+    c[~seen] = c[seen].max()
+    return np.log(c / total)
