@@ -31,13 +31,17 @@ def main(argv=None) -> int:
     parser.add_argument("--work", help="work folder (default: a temporary one)")
     parser.add_argument("--max-utts", type=int, default=0,
                         help="decode at most this many dev utterances (0: all)")
+    parser.add_argument("--beam", type=float, default=13.0, help="decoding beam")
+    parser.add_argument("--lattice-beam", type=float, default=6.0, help="lattice beam")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="reuse --work's alignments and graphs; only decode/score")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     import numpy as np
 
     from pytorch_kaldi_snn.corpus import make_corpus
-    from pytorch_kaldi_snn.kaldi import gmm, hclg, lang, mono
+    from pytorch_kaldi_snn.kaldi import gmm, mono
     from pytorch_kaldi_snn.kaldi.io import load_features, read_symbols
     from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
     from pytorch_kaldi_snn.kaldi.sweep import score_sweep
@@ -56,20 +60,8 @@ def main(argv=None) -> int:
         step(f"corpus build ({args.size})",
              lambda: make_corpus(corpus, size=args.size, seed=0, nj=args.nj))
     data, exp = corpus / "data", work / "exp"
-    step("prepare_lang", lambda: lang.prepare_lang(data / "local" / "dict",
-                                                   exp / "lang"))
-    step("monophone training + train alignment",
-         lambda: mono.train_mono_and_align(data / "train", exp / "lang", exp / "mono",
-                                           nj=args.nj))
-    for split in ("dev", "test"):
-        step(f"{split} alignment",
-             lambda split=split: mono.align_data(data / split, exp / "mono",
-                                                 exp / f"mono_{split}", nj=args.nj))
-    step("phone HCLG", lambda: hclg.make_phone_graph(exp / "lang", exp / "mono",
-                                                     exp / "graph_phone"))
-    step("word HCLG", lambda: hclg.make_word_graph(exp / "lang", exp / "mono",
-                                                   data / "train" / "text",
-                                                   exp / "graph_word"))
+    if not args.decode_only:
+        _align_and_graphs(step, data, exp, args.nj)
     model = mono.load_model(exp / "mono")
     tables = {}
     for split in ("dev", "test"):
@@ -85,7 +77,8 @@ def main(argv=None) -> int:
             step(f"decode {split}, {kind} graph",
                  lambda kind=kind, split=split, out=out: decode_loglikes(
                      tables[split], exp / f"graph_{kind}", out, nj=args.nj,
-                     lmwts=[4, 6, 8, 10, 12, 14], wips=[0.0, 0.5, 1.0]))
+                     lmwts=[4, 6, 8, 10, 12, 14], wips=[0.0, 0.5, 1.0],
+                     beam=args.beam, latbeam=args.lattice_beam))
             dev_dir = exp / f"decode_dev_{kind}" if split == "test" else None
             results[(kind, split)] = (step(
                 f"score {split}, {kind} graph",
@@ -96,7 +89,8 @@ def main(argv=None) -> int:
     per_frame = np.concatenate(list(mono.ali_to_phones_per_frame(exp / "mono")
                                     .values()))
     counts = mono.pdf_counts(exp / "mono")
-    print(f"work folder: {work}")
+    print(f"work folder: {work}; beam {args.beam:g}, lattice beam "
+          f"{args.lattice_beam:g}")
     for split, table in tables.items():
         frames = sum(len(x) for x in table.values())
         print(f"{split}: {len(table)} utterances, {frames} frames "
@@ -122,6 +116,25 @@ def main(argv=None) -> int:
                      f"{sel['line'].split('[')[0]}")
         print(text)
     return 0
+
+
+def _align_and_graphs(step, data: Path, exp: Path, nj: int) -> None:
+    from pytorch_kaldi_snn.kaldi import hclg, lang, mono
+
+    step("prepare_lang", lambda: lang.prepare_lang(data / "local" / "dict",
+                                                   exp / "lang"))
+    step("monophone training + train alignment",
+         lambda: mono.train_mono_and_align(data / "train", exp / "lang", exp / "mono",
+                                           nj=nj))
+    for split in ("dev", "test"):
+        step(f"{split} alignment",
+             lambda split=split: mono.align_data(data / split, exp / "mono",
+                                                 exp / f"mono_{split}", nj=nj))
+    step("phone HCLG", lambda: hclg.make_phone_graph(exp / "lang", exp / "mono",
+                                                     exp / "graph_phone"))
+    step("word HCLG", lambda: hclg.make_word_graph(exp / "lang", exp / "mono",
+                                                   data / "train" / "text",
+                                                   exp / "graph_word"))
 
 
 if __name__ == "__main__":

@@ -387,7 +387,7 @@ def test_package_api(hclg_exp, tmp_path):
 def test_flat_start_enters_the_optional_silence(hclg_exp):
     """One seed for every utterance made every equal alignment skip the optional
     silence, so SIL never got frames (issue 11); a seed per utterance does not."""
-    from pytorch_kaldi_snn.kaldi import gmm, mono
+    from pytorch_kaldi_snn.kaldi import flatstart, gmm, mono
     from pytorch_kaldi_snn.kaldi.io import load_features
     from pytorch_kaldi_snn.kaldi.lang import load_lang
 
@@ -396,11 +396,12 @@ def test_flat_start_enters_the_optional_silence(hclg_exp):
     texts = dict(sorted(mono._word_ids(data / "train", lang.words).items())[:12])
     feats = load_features(data / "train")
     model = gmm.init_mono(lang.topo_text(), lang.phones, [feats[u] for u in texts])
-    graphs = mono._graphs(model, data / "lang" / "L.fst", lang.disambig, texts)
+    graphs = flatstart.training_graphs(model, data / "lang" / "L.fst", lang.disambig,
+                                       texts)
     phone_of, sil = model.phone_of(), lang.phones["SIL"]
     sil_frames = sum(
         int((phone_of[gmm.equal_align(graphs[u], len(feats[u]),
-                                      mono._utt_seed(u, 0))] == sil).sum())
+                                      flatstart.utt_seed(u, 0))] == sil).sum())
         for u in texts)
     assert sil_frames > 0
 

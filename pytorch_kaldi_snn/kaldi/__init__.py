@@ -3,7 +3,8 @@ alignment (kaldi-hmm-gmm), HCLG graphs (kaldifst, kaldilm), lattice decoding
 (kaldi-decoder) and scoring (kaldialign), in Kaldi's file formats.
 
 Modules read top-down: ``_backend`` (the wheels) <- ``io`` <- ``lang``, ``gmm``,
-``arpa`` <- ``mono`` <- ``hclg``, ``latgen`` <- ``score``, ``select`` <- ``cli_*``.
+``arpa`` <- ``flatstart`` <- ``mono`` <- ``hclg``, ``lattice`` <- ``latgen``,
+``score`` <- ``sweep`` <- ``cli_*``.
 The names below are the API the runner and the recipes call.
 """
 

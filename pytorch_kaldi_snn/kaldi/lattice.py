@@ -96,43 +96,69 @@ def read_lattices(path: PathLike) -> Iterator[tuple[str, Lattice]]:
             yield lines[0].strip(), parse_lattice(lines[1] if len(lines) > 1 else "")
 
 
+def _levels(arcs: np.ndarray, n_states: int) -> np.ndarray:
+    """Depth of every state (longest arc count from a source); DataError on a cycle."""
+    out_arcs: list[list[int]] = [[] for _ in range(n_states)]
+    indeg = np.zeros(n_states, dtype=np.int64)
+    src, dst = arcs[:, 0].tolist(), arcs[:, 1].tolist()
+    for k, s in enumerate(src):
+        out_arcs[s].append(k)
+        indeg[dst[k]] += 1
+    depth = [0] * n_states
+    stack = [s for s in range(n_states) if indeg[s] == 0]
+    done = 0
+    while stack:
+        s = stack.pop()
+        done += 1
+        for k in out_arcs[s]:
+            d = dst[k]
+            depth[d] = max(depth[d], depth[s] + 1)
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                stack.append(d)
+    if done != n_states:
+        raise DataError("lattice has a cycle (not a raw decoder lattice)")
+    return np.asarray(depth, dtype=np.int64)
+
+
 def best_paths(arcs: np.ndarray, weights: np.ndarray, finals: dict[int, np.ndarray],
                start: int, ac_scales: np.ndarray, wips: np.ndarray) -> list[list[int]]:
-    """Best word sequence of an acyclic lattice for each (ac_scale, wip) column."""
+    """Best word sequence of an acyclic lattice for each (ac_scale, wip) column.
+
+    Viterbi over the states in order of depth: all arcs leaving one depth are relaxed
+    together, for every column at once.
+    """
     top = [start, *finals]
     if len(arcs):
         top.append(int(arcs[:, :2].max()))
     n_states = max(top) + 1
-    out_arcs: list[list[int]] = [[] for _ in range(n_states)]
-    indeg = np.zeros(n_states, dtype=np.int64)
-    for k, (s, d, _, _) in enumerate(arcs):
-        out_arcs[s].append(k)
-        indeg[d] += 1
-    order, stack = [], [s for s in range(n_states) if indeg[s] == 0]
-    while stack:
-        s = stack.pop()
-        order.append(s)
-        for k in out_arcs[s]:
-            d = arcs[k, 1]
-            indeg[d] -= 1
-            if indeg[d] == 0:
-                stack.append(d)
-    if len(order) != n_states:
-        raise DataError("lattice has a cycle (not a raw decoder lattice)")
     n_p = len(ac_scales)
     cost = np.full((n_states, n_p), np.inf)
     back = np.full((n_states, n_p), -1, dtype=np.int64)
     cost[start] = 0.0
-    for s in order:
-        if not np.isfinite(cost[s]).any():
-            continue
-        for k in out_arcs[s]:
-            d, olab = arcs[k, 1], arcs[k, 3]
-            c = cost[s] + weights[k, 0] + weights[k, 1] * ac_scales + \
-                (wips if olab else 0.0)
-            better = c < cost[d]
-            cost[d] = np.where(better, c, cost[d])
-            back[d] = np.where(better, k, back[d])
+    if len(arcs):
+        depth = _levels(arcs, n_states)
+        arc_cost = (weights[:, :1] + weights[:, 1:2] * ac_scales[None, :]
+                    + (arcs[:, 3:4] != 0) * wips[None, :])
+        by_level = np.argsort(depth[arcs[:, 0]], kind="stable")
+        levels = depth[arcs[by_level, 0]]
+        cuts = np.flatnonzero(np.diff(levels)) + 1
+        for group in np.split(by_level, cuts):
+            cand = cost[arcs[group, 0]] + arc_cost[group]
+            dst = arcs[group, 1]
+            order = np.lexsort((np.arange(len(group)), dst))
+            dst_sorted = dst[order]
+            first = np.flatnonzero(np.r_[True, dst_sorted[1:] != dst_sorted[:-1]])
+            best_val = np.minimum.reduceat(cand[order], first, axis=0)
+            gid = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(order)]))
+            hit = cand[order] == best_val[gid]
+            rank = np.where(hit, np.arange(len(order))[:, None], len(order))
+            pick = np.minimum.reduceat(rank, first, axis=0)
+            targets = dst_sorted[first]
+            ok = np.isfinite(best_val) & (best_val < cost[targets])
+            chosen = group[order[np.minimum(pick, len(order) - 1)]]
+            cost[targets] = np.where(ok, best_val, cost[targets])
+            back[targets] = np.where(ok, chosen, back[targets])
     total = np.full(n_p, np.inf)
     end = np.full(n_p, -1, dtype=np.int64)
     for s, w in finals.items():

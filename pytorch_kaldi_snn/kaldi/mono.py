@@ -22,7 +22,6 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,17 +29,21 @@ import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.kaldi import gmm
+from pytorch_kaldi_snn.kaldi.flatstart import (
+    silence_framed_graphs,
+    training_graphs,
+    utt_seed,
+)
 from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
 from pytorch_kaldi_snn.kaldi.io import (
     load_features,
-    read_fst,
     read_int_ali_gz,
     read_symbols,
     read_table,
     write_int_ali_gz,
     write_text,
 )
-from pytorch_kaldi_snn.kaldi.lang import lexicon_fst_without_silence, load_lang
+from pytorch_kaldi_snn.kaldi.lang import load_lang
 
 logger = logging.getLogger(__name__)
 MODEL = MODEL_FILE
@@ -60,18 +63,6 @@ def _word_ids(data_dir: Path, words: dict[str, int]) -> dict[str, list[int]]:
             ids.append(words[w])
         out[utt] = ids
     return out
-
-
-def _graphs(model: MonoModel, l_fst, disambig: list[int],
-            transcripts: dict[str, list[int]]):
-    """Training graphs (``compile-train-graphs``); ``l_fst`` a path or an FST."""
-    from pytorch_kaldi_snn.kaldi._backend import khg
-
-    lex = read_fst(l_fst) if isinstance(l_fst, (str, Path)) else l_fst
-    comp = khg.TrainingGraphCompiler(
-        trans_model=model.tm, ctx_dep=model.tree, lex_fst=lex,
-        disambig_syms=disambig, opts=khg.TrainingGraphCompilerOptions())
-    return {u: comp.compile_graph_from_text(ids) for u, ids in transcripts.items()}
 
 
 def _align_one(utt: str) -> tuple[str, list[int] | None]:
@@ -94,50 +85,6 @@ def _align_all(model: MonoModel, graphs, feats, nj: int) -> dict[str, list[int]]
     return {u: a for u, a in out if a is not None}
 
 
-def _silence_word(lang) -> int | None:
-    """The word id whose only pronunciation is the optional silence (``!SIL``)."""
-    lex = lang.lang_dir / "phones" / "lexicon.txt"
-    if not lex.is_file():
-        return None
-    names = {i: p for p, i in lang.phones.items()}
-    sil = names[lang.optional_silence]
-    for line in lex.read_text().splitlines():
-        parts = line.split()
-        if parts[1:] == [sil] and parts[0] in lang.words:
-            return lang.words[parts[0]]
-    return None
-
-
-def _silence_framed(model: MonoModel, lang, transcripts: dict[str, list[int]]):
-    """Training graphs of ``!SIL words... !SIL`` without optional silence between the
-    words, for the flat start only.
-
-    The equal alignment spreads each utterance evenly over the states of a random
-    path. A path without silence at the ends gives the recording's leading and
-    trailing silence to the first and last phones, and one with optional silence
-    between words gives SIL speech frames: SIL then starts as a model of speech and
-    never wins real silence (measured: SIL got none of 3,369 true silence frames on a
-    tiny corpus with 0.3 s of silence at each end). Framing the first pass with
-    silence only at the ends, as real recordings are, seeds SIL with them;
-    realignment then uses the ordinary graphs, where silence is optional everywhere.
-    """
-    word = _silence_word(lang)
-    if word is None:
-        return {}
-    return _graphs(model, lexicon_fst_without_silence(lang), lang.disambig,
-                   {u: [word, *ids, word] for u, ids in transcripts.items()})
-
-
-def _utt_seed(utt: str, seed: int) -> int:
-    """A seed per utterance for the flat start (``align-equal-compiled``).
-
-    One seed for every utterance made every random path take the same choices: with
-    seed 0 no path ever entered the optional silence, so SIL had no frames to start
-    from and never got any (docs/kaldi-stack.md).
-    """
-    return zlib.crc32(f"{seed}:{utt}".encode()) & 0x7FFFFFFF
-
-
 def _check_frames(data_dir: Path, feats, transcripts) -> None:
     missing = sorted(set(transcripts) - set(feats))
     if missing:
@@ -153,8 +100,8 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
     """Train a monophone GMM-HMM on ``data_dir`` and write its alignments to
     ``exp_dir``.
 
-    Flat start (equal alignment with ``seed``, see :func:`_silence_framed`),
-    ``num_iters`` EM passes with Viterbi
+    Flat start (equal alignment with ``seed``, see
+    :func:`.flatstart.silence_framed_graphs`), ``num_iters`` EM passes with Viterbi
     realignment at passes 1-10, 12, ..., 18, Gaussians mixed up linearly towards
     ``totgauss`` over the first three quarters of the passes. Deterministic: same
     inputs, same bytes. Returns ``exp_dir``.
@@ -168,15 +115,15 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
     _check_frames(data_dir, feats, transcripts)
     model = gmm.init_mono(lang.topo_text(), lang.phones,
                           [feats[u] for u in sorted(transcripts)])
-    graphs = _graphs(model, lang_dir / "L.fst", lang.disambig, transcripts)
-    framed = _silence_framed(model, lang, transcripts)
+    graphs = training_graphs(model, lang_dir / "L.fst", lang.disambig, transcripts)
+    framed = silence_framed_graphs(model, lang, transcripts)
     ali = {}
     for u in sorted(graphs):
         a = None
         if u in framed:
-            a = gmm.equal_align(framed[u], len(feats[u]), _utt_seed(u, seed))
+            a = gmm.equal_align(framed[u], len(feats[u]), utt_seed(u, seed))
         if a is None:
-            a = gmm.equal_align(graphs[u], len(feats[u]), _utt_seed(u, seed))
+            a = gmm.equal_align(graphs[u], len(feats[u]), utt_seed(u, seed))
         if a is None:
             logger.warning("%s: utterance %s is too short for its transcript; skipped",
                            data_dir, u)
@@ -208,7 +155,7 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
 def _finish_failed(ali, graphs, feats, data_dir: Path, seed: int) -> None:
     """Utterances the beam lost get an equal alignment, so every one has labels."""
     for u in sorted(set(graphs) - set(ali)):
-        a = gmm.equal_align(graphs[u], len(feats[u]), _utt_seed(u, seed))
+        a = gmm.equal_align(graphs[u], len(feats[u]), utt_seed(u, seed))
         if a is None:
             raise DataError(f"{data_dir}: utterance {u} cannot be aligned: "
                             f"{len(feats[u])} frames are too few for its transcript")
@@ -230,7 +177,7 @@ def align_data(data_dir, model_dir, out_dir, lang_dir=None, nj: int = 2,
     transcripts = _word_ids(data_dir, words)
     feats = load_features(data_dir)
     _check_frames(data_dir, feats, transcripts)
-    graphs = _graphs(model, src / "L.fst", disambig, transcripts)
+    graphs = training_graphs(model, src / "L.fst", disambig, transcripts)
     ali = _align_all(model, graphs, feats, nj)
     _finish_failed(ali, graphs, feats, data_dir, seed)
     _write(out_dir, model, ali, nj, src)
