@@ -14,8 +14,8 @@ pair in one pass. Utterances are split over ``nj`` worker processes.
 ``out_dir`` receives what Kaldi's decode folders hold: ``lat.1.gz`` (the raw lattices,
 a Kaldi text lattice archive; more LM weights later need no new search, see
 :func:`.lattice.rescore`), ``hyp_<LMWT>_<WIP>.txt`` (``utt words``), plus
-``words.txt`` (a copy of the graph's), ``graph_kind`` and ``decode.log`` (frames,
-seconds, real-time factor, graph).
+``words.txt`` (a copy of the graph's), ``graph_kind`` and ``decode.log`` (frames, wall
+seconds, real-time factor, worker CPU seconds and CPU real-time factor, graph).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def _decode_one(utt: str):
     from pytorch_kaldi_snn.kaldi._backend import kaldi_decoder
 
     w = _WORK
+    t0 = time.process_time()
     ll = w["loglikes"][utt]
     m = np.ascontiguousarray(w["acwt"] * ll[:, w["pdf_of"][1:]], dtype=np.float32)
     dec = w["decoder"]
@@ -64,13 +65,15 @@ def _decode_one(utt: str):
     if not ok or lat.num_states == 0:
         logger.warning("utterance %s: no path reached a final state", utt)
         empty = (np.zeros((0, 4), np.int64), np.zeros((0, 2)), {})
-        return utt, [[] for _ in w["scales"]], len(ll), (empty, 0)
+        return (utt, [[] for _ in w["scales"]], len(ll), (empty, 0),
+                time.process_time() - t0)
     arcs, weights, finals = parse_lattice(lat.to_str(show_weight_one=True))
     weights[:, 1] /= w["acwt"]  # stored unscaled, as latgen-faster-mapped does
     for f in finals.values():
         f[1] /= w["acwt"]
     paths = best_paths(arcs, weights, finals, lat.start, w["scales"], w["wips"])
-    return utt, paths, len(ll), ((arcs, weights, finals), int(lat.start))
+    return (utt, paths, len(ll), ((arcs, weights, finals), int(lat.start)),
+            time.process_time() - t0)
 
 
 def load_loglikes(loglikes: LoglikesLike) -> dict[str, np.ndarray]:
@@ -153,9 +156,12 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
                (kind_file.read_text().strip() if kind_file.is_file() else "word")
                + "\n")
     rtf = seconds / max(frames * 0.01, 1e-9)
+    cpu = sum(r[4] for r in results)  # worker CPU time: what a loaded machine hides
     write_text(out_dir / "decode.log",
                f"utterances {len(utts)}\nframes {frames}\nseconds {seconds:.3f}\n"
-               f"nj {nj}\nreal_time_factor {rtf:.4f}\ngraph {graph_dir}\n")
+               f"nj {nj}\nreal_time_factor {rtf:.4f}\ncpu_seconds {cpu:.3f}\n"
+               f"cpu_real_time_factor {cpu / max(frames * 0.01, 1e-9):.4f}\n"
+               f"graph {graph_dir}\n")
     logger.info("decoded %d utterances (%d frames) x %d settings in %.1f s (RTF %.3f)",
                 len(utts), frames, len(grid), seconds, rtf)
     return out_dir

@@ -210,27 +210,32 @@ def write_hyps(out_dir: Path, words: Mapping[int, str],
         write_text(out_dir / hyp_name(lmwt, wip), "\n".join(lines) + "\n")
 
 
-def rescore(decode_dir: PathLike, grid: Sequence[tuple[float, float]]) -> None:
-    """Write the hypothesis files of ``grid`` from ``decode_dir/lat.*.gz`` (no new
-    search: the lattices were pruned at the decoding acoustic scale)."""
+def load_lattices(decode_dir: PathLike) -> list[tuple[str, Lattice]]:
+    """Every lattice of ``decode_dir/lat.*.gz``, in file order."""
+    files = sorted(Path(decode_dir).glob("lat.*.gz"))
+    if not files:
+        raise DataError(f"{decode_dir}: no lat.*.gz to rescore (decode first)")
+    return [item for path in files for item in read_lattices(path)]
+
+
+def rescore(decode_dir: PathLike, grid: Sequence[tuple[float, float]],
+            lattices: Sequence[tuple[str, Lattice]] | None = None) -> None:
+    """Write the hypothesis files of ``grid`` from ``decode_dir/lat.*.gz`` (or the
+    already loaded ``lattices``); no new search: the lattices were pruned at the
+    decoding acoustic scale."""
     decode_dir = Path(decode_dir)
     grid = [(float(a), float(b)) for a, b in grid]
     if not grid:
         return
     if min(a for a, _ in grid) <= 0:
         raise DataError(f"{decode_dir}: every LM weight must be > 0 ({grid})")
-    words_file = decode_dir / "words.txt"
-    words = {i: w for w, i in read_symbols(words_file).items()}
+    words = {i: w for w, i in read_symbols(decode_dir / "words.txt").items()}
     scales = np.array([1.0 / a for a, _ in grid])
     wips = np.array([b for _, b in grid])
     results = []
-    files = sorted(decode_dir.glob("lat.*.gz"))
-    if not files:
-        raise DataError(f"{decode_dir}: no lat.*.gz to rescore (decode first)")
-    for path in files:
-        for utt, lat in read_lattices(path):
-            if not lat[2]:
-                results.append((utt, [[] for _ in grid]))
-                continue
-            results.append((utt, best_paths(*lat, start_state(lat), scales, wips)))
+    for utt, lat in (load_lattices(decode_dir) if lattices is None else lattices):
+        if not lat[2]:
+            results.append((utt, [[] for _ in grid]))
+            continue
+        results.append((utt, best_paths(*lat, start_state(lat), scales, wips)))
     write_hyps(decode_dir, words, sorted(results), grid)

@@ -32,7 +32,13 @@ from pathlib import Path
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.kaldi.io import PathLike, write_text
-from pytorch_kaldi_snn.kaldi.lattice import fmt, grid_of, hyp_name, rescore
+from pytorch_kaldi_snn.kaldi.lattice import (
+    fmt,
+    grid_of,
+    hyp_name,
+    load_lattices,
+    rescore,
+)
 from pytorch_kaldi_snn.kaldi.score import references, score_file
 
 logger = logging.getLogger(__name__)
@@ -99,12 +105,14 @@ def score_sweep(decode_dir: PathLike, data_dir: PathLike, *, widen: bool = True,
     refs = references(decode_dir, data_dir)
     rates: dict = {}
     _score(decode_dir, refs, grid, rates)
-    rounds = 0
+    rounds, lattices = 0, None
     while widen and rounds < MAX_ROUNDS:
         new = _widen(list(rates), _best(rates))
         if not new:
             break
-        rescore(decode_dir, new)
+        if lattices is None:  # read once, rescored every round
+            lattices = load_lattices(decode_dir)
+        rescore(decode_dir, new, lattices)
         _score(decode_dir, refs, new, rates)
         rounds += 1
     best = _best(rates)
