@@ -224,12 +224,16 @@ def _write_phone_set(lang: Path, name: str, phones: Sequence[str],
     write_text(lang / "phones" / f"{name}.csl", ":".join(map(str, ids)) + "\n")
 
 
-def prepare_lang(dict_dir: PathLike, lang_dir: PathLike, *, oov_word: str = "<unk>",
-                 sil_prob: float = 0.5) -> Path:
+OOV_WORDS = ("<UNK>", "<unk>", "<SPOKEN_NOISE>")
+
+
+def prepare_lang(dict_dir: PathLike, lang_dir: PathLike, *,
+                 oov_word: str | None = None, sil_prob: float = 0.5) -> Path:
     """Write a Kaldi lang folder for ``dict_dir`` into ``lang_dir``; return its path
     (:func:`load_lang` reads it).
 
-    ``oov_word`` must be a lexicon word if it is to be used; when it is absent the first
+    ``oov_word`` (default: the first of ``<UNK>``, ``<unk>``, ``<SPOKEN_NOISE>`` in the
+    lexicon) must be a lexicon word if it is to be used; when it is absent the first
     silence word is recorded in ``oov.txt`` (as Kaldi needs one) and texts with unknown
     words are refused by the aligner. ``sil_prob`` is the optional-silence probability
     between words (0 disables it).
@@ -276,7 +280,8 @@ def prepare_lang(dict_dir: PathLike, lang_dir: PathLike, *, oov_word: str = "<un
 
     phone_id = write_symbols(lang / "phones.txt", phone_syms)
     word_id = write_symbols(lang / "words.txt", word_syms)
-    oov = oov_word if oov_word in word_id else next(
+    wanted = [oov_word] if oov_word else [w for w in OOV_WORDS if w in word_id]
+    oov = wanted[0] if wanted and wanted[0] in word_id else next(
         (w for w, _, p in entries if p and all(x in silence for x in p)), words[0])
     write_text(lang / "oov.txt", oov + "\n")
     write_text(lang / "oov.int", f"{word_id[oov]}\n")
