@@ -53,8 +53,13 @@ def silence_framed_graphs(model: MonoModel, lang, transcripts: dict[str, list[in
     word = silence_word(lang)
     if word is None:
         return {}
+    framed = {}
+    for u, ids in transcripts.items():  # TIMIT's texts already open and end with sil
+        head = [] if ids[:1] == [word] else [word]
+        tail = [] if ids[-1:] == [word] else [word]
+        framed[u] = head + list(ids) + tail
     return training_graphs(model, lexicon_fst_without_silence(lang), lang.disambig,
-                   {u: [word, *ids, word] for u, ids in transcripts.items()})
+                           framed)
 
 
 def utt_seed(utt: str, seed: int) -> int:
