@@ -36,7 +36,7 @@ SUBCOMMANDS = {
                   "gradient flow vs time distance"),
     "install-into": ("pytorch_kaldi_snn.pytorch_kaldi.install",
                      "copy cfg/proto into PyTorch-Kaldi"),
-    "export": ("pytorch_kaldi_snn.export",
+    "export": ("pytorch_kaldi_snn.export_cli",
                "export a trained SNN to TorchScript or ONNX"),
     "prepare-timit": ("pytorch_kaldi_snn.datasets.timit",
                       "Kaldi data dirs and dict from the LDC TIMIT folder"),

@@ -1,6 +1,6 @@
-r"""``pytorch-kaldi-snn export``: a trained SNN (+ its frame-wise head) as TorchScript
-(default) or ONNX (``--format onnx`` or an ``--out`` ending in ``.onnx``; see
-:mod:`pytorch_kaldi_snn.export_onnx`).
+r"""A trained SNN (+ its frame-wise head) as TorchScript; the ``pytorch-kaldi-snn
+export`` command is :mod:`pytorch_kaldi_snn.export_cli` (which also writes ONNX through
+:mod:`pytorch_kaldi_snn.export_onnx`, a module that builds on this one).
 
 The exported module has no Python dependency on this package:
 
@@ -26,7 +26,6 @@ ONNX Runtime before they are written.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 
@@ -44,7 +43,6 @@ from pytorch_kaldi_snn.nn.streaming import _stack_of
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("torchscript", "onnx")
 
 
 def _multibit(v: Tensor, b: Tensor, n_bits: int | None, k: int) -> Tensor:
@@ -315,76 +313,3 @@ def model_from_cfg(cfg_path: str, output: str | None = None,
     _stack_of(first)  # a clear error when the first architecture is not an SNN
     head = nn.Sequential(*rest) if rest else None
     return first, head
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cfg", help="experiment cfg whose training has finished")
-    parser.add_argument("--out", required=True,
-                        help="file to write: a TorchScript .pt, or NAME.onnx (then "
-                             "NAME.step.onnx is written too: the streaming step)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="file format (default: onnx when --out ends in .onnx, "
-                             "else torchscript); onnx needs pip install "
-                             "'pytorch-kaldi-snn[onnx]'")
-    parser.add_argument("--no-check", action="store_true",
-                        help="onnx: write without the ONNX Runtime comparison with "
-                             "the PyTorch eval forward (for a machine without "
-                             "onnxruntime)")
-    parser.add_argument("--output", default=None,
-                        help="[model] output to export (default: first forward_out)")
-    parser.add_argument("--feat-dim", type=int, default=None,
-                        help="input features per frame (default: read from the data)")
-    parser.add_argument("--n-out", action="append", default=[], metavar="LAB=N",
-                        help="classes of label stream LAB (replaces N_out_LAB)")
-    parser.add_argument("--checkpoint", action="append", default=[],
-                        metavar="SECTION=PATH",
-                        help="weights of an architecture section (default: "
-                             "<out_folder>/exp_files/final_<section>.pkl)")
-
-
-def export_format(out: str, fmt: str | None) -> str:
-    """The format asked for, or the one ``out``'s suffix implies; a clash raises."""
-    is_onnx = out.lower().endswith(".onnx")
-    if fmt is None:
-        return "onnx" if is_onnx else "torchscript"
-    if is_onnx != (fmt == "onnx"):
-        raise ConfigError(f"--format {fmt} does not fit the file name; use --format "
-                          f"onnx with NAME.onnx, torchscript with any other name",
-                          key="--out", value=out)
-    return fmt
-
-
-def run(args: argparse.Namespace) -> int:
-    fmt = export_format(args.out, args.format)
-    if fmt == "onnx":
-        from pytorch_kaldi_snn import export_onnx as onnx_export
-
-        onnx_export.check_path(args.out)
-        onnx_export.require("onnx")
-        if not args.no_check:
-            onnx_export.require("onnxruntime")
-    ckpts = {}
-    for item in args.checkpoint:
-        section, sep, path = item.partition("=")
-        if not sep or not section or not path:
-            raise ConfigError("expected SECTION=PATH", key="--checkpoint", value=item)
-        ckpts[section] = path
-    n_out = {}
-    for item in args.n_out:
-        lab, sep, n = item.partition("=")
-        if not sep or not n.isdigit() or int(n) < 1:
-            raise ConfigError("expected LAB=N with N >= 1", key="--n-out", value=item)
-        n_out[lab] = int(n)
-    model, head = model_from_cfg(args.cfg, args.output, args.feat_dim, ckpts, n_out)
-    what = f"{type(model).__name__}{' + head' if head is not None else ''}"
-    if fmt == "onnx":
-        report = onnx_export.export_onnx(model, args.out, head, check=not args.no_check)
-        checked = (f"; ONNX Runtime vs PyTorch max |difference| {report.max_diff:.3g}"
-                   if report.checked else "; not checked (--no-check)")
-        print(f"exported {what} to {report.path} and {report.step_path}{checked}")
-        return 0
-    scripted = export_model(model, head)
-    save_scripted(scripted, args.out)
-    log.info("wrote %s", args.out)
-    print(f"exported {what} to {args.out}")
-    return 0

@@ -104,7 +104,7 @@ def test_librispeech_pip_route_prepares_everything(tiny_corpus, tmp_path):
         assert (exp / "data" / s / "feats.scp").is_file()
         assert (exp / "data" / f"{s}_fbank" / "feats.scp").is_file()
     assert (exp / "mono_test_clean" / "ali.1.gz").is_file()
-    assert (exp / "graph_word" / "graph.pkl").is_file()
+    assert (exp / "graph_word" / "HCLG.fst").is_file()
     cfg = _load(exp / "v2" / "exp.cfg")
     assert set(cfg.datasets) == {"train_clean_100", "dev_clean", "test_clean"}
     lab = cfg.datasets["train_clean_100"].lab[0]

@@ -91,6 +91,11 @@ def test_demo_runs_end_to_end_on_tiny(tmp_path):
     assert losses[-1] < losses[0]
     assert any(line.startswith("%WER") for line in res)
     assert (exp / "decode_word" / "best_wer").read_text().startswith("%WER")
+    # word decoding settings come from dev, and the outputs say which
+    chosen = (exp / "decode_word" / "dev_selected_wer").read_text()
+    assert chosen.startswith("%WER") and "chosen on" in chosen
+    assert "decode_word_dev" in chosen
+    assert "chosen on" in [ln for ln in res if ln.startswith("%WER")][-1]
     for name in ("summary.md", "summary.csv", "curves.png"):
         assert (out / "results" / name).stat().st_size > 0
     rows = list(csv.DictReader((out / "results" / "summary.csv").open()))

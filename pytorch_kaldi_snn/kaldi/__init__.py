@@ -1,10 +1,17 @@
-"""The pip-only Kaldi stack: lang, alignment, graphs, decoding and scoring.
+"""The pip-only Kaldi stack (docs/kaldi-stack.md): lang, monophone training and
+alignment (kaldi-hmm-gmm), HCLG graphs (kaldifst, kaldilm), lattice decoding
+(kaldi-decoder) and scoring (kaldialign), in Kaldi's file formats.
 
-Submodules are imported lazily by their users; the names below are the API the runner
-and the recipes call.
+Modules read top-down: ``_backend`` (the wheels) <- ``io`` <- ``lang``, ``gmm``,
+``arpa`` <- ``flatstart`` <- ``mono`` <- ``hclg``, ``lattice`` <- ``latgen``,
+``score`` <- ``sweep`` <- ``cli_*``.
+The names below are the API the runner and the recipes call.
 """
 
-from pytorch_kaldi_snn.kaldi.align import (
+from pytorch_kaldi_snn.kaldi.hclg import make_phone_graph, make_word_graph
+from pytorch_kaldi_snn.kaldi.lang import prepare_lang
+from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+from pytorch_kaldi_snn.kaldi.mono import (
     ali_to_pdf,
     ali_to_phones_per_frame,
     align_data,
@@ -12,9 +19,6 @@ from pytorch_kaldi_snn.kaldi.align import (
     pdf_counts,
     train_mono_and_align,
 )
-from pytorch_kaldi_snn.kaldi.decode import decode_loglikes
-from pytorch_kaldi_snn.kaldi.graph import make_phone_graph, make_word_graph
-from pytorch_kaldi_snn.kaldi.lang import prepare_lang
 from pytorch_kaldi_snn.kaldi.score import best_wer, fold_timit, score_dir
 
 __all__ = [

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pytorch_kaldi_snn.errors import DataError
-from pytorch_kaldi_snn.kaldi.fstio import write_text
+from pytorch_kaldi_snn.kaldi.io import write_text
 
 logger = logging.getLogger(__name__)
 TOOLS = ("latgen-faster-mapped", "lattice-scale", "lattice-add-penalty",

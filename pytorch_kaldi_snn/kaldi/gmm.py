@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
-from pytorch_kaldi_snn.kaldi.fstio import atomic_path
+from pytorch_kaldi_snn.kaldi.io import atomic_path
 
 logger = logging.getLogger(__name__)
 MODEL_FILE = "final.mdl.pkl"

@@ -11,7 +11,8 @@ transition ids, ``asl`` adds self loops (``self_loop_scale`` 0.1, as Kaldi). Out
 labels are word ids of ``words.txt``; input labels are transition ids.
 
 Graph folders (``make_phone_graph`` / ``make_word_graph``) hold ``HCLG.fst`` (OpenFst,
-transition ids in, word ids out), ``words.txt``, ``phones.txt``, ``G.arpa``, ``G.fst``,
+transition ids in, word ids out), ``words.txt``, ``phones.txt``, ``phones/`` (the lang
+folder's phone sets), ``G.arpa``, ``G.fst``,
 ``final.mdl.pkl`` (a copy of the model the graph was built for), ``num_pdfs`` and
 ``graph_kind`` (``phone``: the words are the phones, L maps each phone to itself and G
 is a phone bigram of the training alignments, as Kaldi's TIMIT recipe; ``word``: the
@@ -27,14 +28,15 @@ from pathlib import Path
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.kaldi import arpa
-from pytorch_kaldi_snn.kaldi.fstio import (
-    read_text_table,
+from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
+from pytorch_kaldi_snn.kaldi.io import (
+    read_fst,
+    read_table,
     write_symbols,
     write_text,
     write_with,
 )
-from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
-from pytorch_kaldi_snn.kaldi.langfst import load_lang
+from pytorch_kaldi_snn.kaldi.lang import load_lang
 from pytorch_kaldi_snn.kaldi.mono import load_model, phone_sequence, read_alignments
 
 logger = logging.getLogger(__name__)
@@ -44,18 +46,6 @@ def _be():
     from pytorch_kaldi_snn.kaldi._backend import kaldifst, khg
 
     return kaldifst, khg
-
-
-def read_fst(path):
-    """Read an OpenFst StdVectorFst, DataError naming the file on failure."""
-    kaldifst, _ = _be()
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: FST file not found")
-    try:
-        return kaldifst.StdVectorFst.read(str(path))
-    except Exception as exc:  # the binding raises RuntimeError subclasses
-        raise DataError(f"{path}: not a readable OpenFst file: {exc}") from exc
 
 
 def arpa_to_g(arpa_path, words_txt):
@@ -138,6 +128,9 @@ def _build(out_dir: Path, model: MonoModel, l_fst, words: Sequence[str],
     write_with(out_dir / "HCLG.fst", lambda tmp: graph.write(tmp))
     shutil.copyfile(exp_dir / MODEL_FILE, out_dir / MODEL_FILE)
     shutil.copyfile(phones_txt, out_dir / "phones.txt")
+    if (phones_txt.parent / "phones").is_dir():  # Kaldi's graph folders hold phones/
+        shutil.copytree(phones_txt.parent / "phones", out_dir / "phones",
+                        dirs_exist_ok=True)
     write_text(out_dir / "num_pdfs", f"{model.num_pdfs}\n")
     write_text(out_dir / "graph_kind", kind + "\n")
     logger.info("%s graph: HCLG with %d states, %d arcs in %s", kind, graph.num_states,
@@ -157,7 +150,7 @@ def make_phone_graph(lang_dir, exp_dir, out_dir, train_phones: str | None = None
     names = {i: p for p, i in lang.phones.items()}
     real = [names[i] for i in lang.real_phones()]
     if train_phones:
-        sentences = [v.split() for v in read_text_table(train_phones).values()]
+        sentences = [v.split() for v in read_table(train_phones).values()]
         for s in sentences:
             bad = [p for p in s if p not in lang.phones or p not in real]
             if bad:
@@ -185,7 +178,7 @@ def make_word_graph(lang_dir, exp_dir, train_text, out_dir, order: int = 2) -> P
     model = load_model(exp_dir)
     _check_model_lang(model, lang.phones, lang_dir)
     sentences = []
-    for utt, text in read_text_table(train_text).items():
+    for utt, text in read_table(train_text).items():
         bad = [w for w in text.split() if w not in lang.words]
         if bad:
             raise DataError(f"{train_text}: utterance {utt}: word {bad[0]!r} is not in "

@@ -1,106 +1,202 @@
-"""Kaldi data-dir and table I/O (kaldiio for ark/scp), with located errors."""
+"""Kaldi file I/O of the stack: atomic writes, symbol tables, text tables, ark/scp
+matrices (kaldiio), gzipped int-vector alignment arks, OpenFst files, features.
+
+Every file we produce is first written under a temporary name in its destination folder
+and then renamed with :func:`os.replace`, so a crash never leaves a half-written file
+under the final name.
+"""
 
 from __future__ import annotations
 
 import gzip
 import os
+import struct
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from typing import Callable, Union
 
 import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
-from pytorch_kaldi_snn.fileio import atomic_write_text  # noqa: F401  (re-exported)
+from pytorch_kaldi_snn.fileio import atomic_path
+from pytorch_kaldi_snn.fileio import atomic_write_text as write_text
+
+PathLike = Union[str, os.PathLike]
 
 
-def read_table(path, min_fields: int = 2) -> Dict[str, str]:
-    """``key rest-of-line`` files (text, utt2spk, wav.scp, ...)."""
+def write_with(path: PathLike, writer: Callable[[str], object]) -> None:
+    """Atomically create ``path`` by calling ``writer(tmp_name)``."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def read_rows(path: PathLike, what: str = "table") -> list[tuple[str, list[str]]]:
+    """Read a Kaldi text table (``key field...`` per line) keeping the order.
+
+    Raises DataError naming the file when it is missing.
+    """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.strip().split(maxsplit=1)
-        if not parts:
-            continue
-        if len(parts) < min_fields:
-            raise DataError(f"{path}:{n}: utterance {parts[0]} has no value")
-        out[parts[0]] = parts[1] if len(parts) > 1 else ""
-    return out
+        raise DataError(f"{path}: {what} file not found")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if parts:
+                rows.append((parts[0], parts[1:]))
+    return rows
 
 
-def read_matrices(rspec: str) -> Dict[str, np.ndarray]:
-    """All matrices of an scp/ark (``scp:feats.scp``, ``ark:x.ark`` or a plain path)."""
+def read_symbols(path: PathLike) -> dict[str, int]:
+    """Read a symbol table (``symbol id`` per line) into {symbol: id}."""
+    table = {}
+    for key, rest in read_rows(path, "symbol table"):
+        if len(rest) != 1 or not rest[0].lstrip("-").isdigit():
+            raise DataError(f"{path}: bad symbol-table line for {key!r}: expected "
+                            "'symbol integer-id'")
+        table[key] = int(rest[0])
+    return table
+
+
+def write_symbols(path: PathLike, symbols: Sequence[str]) -> dict[str, int]:
+    """Write ``symbols`` numbered 0.. in order; return the mapping."""
+    table = {s: i for i, s in enumerate(symbols)}
+    write_text(path, "".join(f"{s} {i}\n" for s, i in table.items()))
+    return table
+
+
+def write_int_ali_gz(path: PathLike, ali: Mapping[str, np.ndarray]) -> None:
+    """Write {utt: int vector} as a gzipped Kaldi binary int-vector ark (ali.N.gz)."""
     import kaldiio
 
-    if ":" not in rspec.split("/")[0]:
-        rspec = ("scp:" if rspec.endswith(".scp") else "ark:") + rspec
+    def _write(tmp: str) -> None:
+        with gzip.open(tmp, "wb") as f:
+            for utt in ali:
+                kaldiio.save_ark(f, {utt: np.asarray(ali[utt], dtype=np.int32)})
+
+    write_with(path, _write)
+
+
+def read_int_ali_gz(path: PathLike) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (utt, int32 vector) from a gzipped (or plain) Kaldi int-vector ark.
+
+    A truncated or corrupt file raises DataError naming the file and the last good
+    utterance.
+    """
+    import kaldiio
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: alignment file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    last = None
     try:
-        with kaldiio.ReadHelper(rspec) as reader:
-            return {k: np.asarray(v) for k, v in reader}
-    except Exception as exc:  # kaldiio raises many types on corrupt input
-        raise DataError(f"{rspec}: cannot read Kaldi table ({exc})") from None
+        with opener(path, "rb") as f:
+            for utt, vec in kaldiio.load_ark(f):
+                last = utt
+                yield utt, np.asarray(vec, dtype=np.int32)
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
+        after = f" after utterance {last!r}" if last else " at its first utterance"
+        raise DataError(f"{path}: truncated or corrupt alignment ark{after}: "
+                        f"{exc}") from exc
 
 
-def load_features(data_dir, *, cmvn: bool = True,
-                  deltas: int = 2) -> Dict[str, np.ndarray]:
-    """feats.scp with per-speaker CMVN (means only) and deltas, as ``apply-cmvn |
-    add-deltas`` would give."""
-    d = Path(data_dir)
-    feats = read_matrices(f"scp:{d / 'feats.scp'}")
-    if cmvn and (d / "cmvn.scp").is_file():
-        stats = read_matrices(f"scp:{d / 'cmvn.scp'}")
-        utt2spk = read_table(d / "utt2spk")
-        for utt, x in feats.items():
-            s = stats.get(utt2spk.get(utt, utt))
-            if s is None:
-                raise DataError(f"{d / 'cmvn.scp'}: no statistics for the speaker "
-                                f"of {utt}")
-            feats[utt] = x - s[0, :-1] / max(s[0, -1], 1.0)
-    if deltas:
-        feats = {u: add_deltas(x, deltas) for u, x in feats.items()}
-    return feats
+def read_fst(path: PathLike):
+    """Read an OpenFst StdVectorFst (kaldifst), DataError naming the file on failure."""
+    from pytorch_kaldi_snn.kaldi._backend import kaldifst
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: FST file not found")
+    try:
+        return kaldifst.StdVectorFst.read(str(path))
+    except Exception as exc:  # the binding raises RuntimeError subclasses
+        raise DataError(f"{path}: not a readable OpenFst file: {exc}") from exc
+
+
+def read_feats_scp(path: PathLike) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (utt, float32 [T, D]) from a feats.scp (or an ``ark`` file)."""
+    import kaldiio
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: feature file not found")
+    last = None
+    try:
+        if path.suffix == ".scp":
+            reader = kaldiio.load_scp_sequential(str(path))
+        else:
+            reader = kaldiio.load_ark(str(path))
+        for utt, mat in reader:
+            last = utt
+            yield utt, np.ascontiguousarray(mat, dtype=np.float32)
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
+        after = f" after utterance {last!r}" if last else ""
+        raise DataError(f"{path}: cannot read features{after}: {exc}") from exc
+
+
+def read_table(path: PathLike, what: str = "table") -> dict[str, str]:
+    """{key: rest of line} of a Kaldi text table (text, utt2spk, text_phones)."""
+    return {k: " ".join(v) for k, v in read_rows(path, what)}
+
+
+def read_matrices(spec: PathLike) -> dict[str, np.ndarray]:
+    """All matrices of an ark or scp file (``scp:``/``ark:`` prefixes allowed)."""
+    return {u: m for u, m in _matrices(str(spec))}
+
+
+def _matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
+    if spec.startswith(("scp:", "ark:")):
+        kind, spec = spec[:3], spec[4:]
+    else:
+        kind = "scp" if spec.endswith(".scp") else "ark"
+    yield from read_feats_scp(spec) if kind == "scp" else _ark(spec)
+
+
+def _ark(path: str) -> Iterator[tuple[str, np.ndarray]]:
+    import kaldiio
+
+    if not Path(path).is_file():
+        raise DataError(f"{path}: matrix archive not found")
+    last = None
+    try:
+        for utt, mat in kaldiio.load_ark(path):
+            last = utt
+            yield utt, np.ascontiguousarray(mat, dtype=np.float32)
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
+            struct.error) as exc:
+        after = f" after utterance {last!r}" if last else ""
+        raise DataError(f"{path}: truncated or corrupt archive{after}: {exc}") from exc
 
 
 def add_deltas(x: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
-    """Kaldi's add-deltas (regression over +-window frames, edges replicated)."""
-    outs = [x]
-    cur = x
+    r"""Kaldi's ``add-deltas``: :math:`d_t = \sum_{i=1}^{N} i (c_{t+i} - c_{t-i}) /
+    (2 \sum_i i^2)` applied ``order`` times, edges replicated."""
+    outs, cur = [x], x
     denom = 2 * sum(i * i for i in range(1, window + 1))
     for _ in range(order):
         pad = np.pad(cur, ((window, window), (0, 0)), mode="edge")
         t = len(cur)
-        d = sum(i * (pad[window + i: window + i + t] - pad[window - i: window - i + t])
-                for i in range(1, window + 1)) / denom
-        outs.append(d)
-        cur = d
+        cur = sum(i * (pad[window + i:window + i + t] - pad[window - i:window - i + t])
+                  for i in range(1, window + 1)) / denom
+        outs.append(cur)
     return np.concatenate(outs, axis=1).astype(np.float32)
 
 
-def write_int_vectors(path, table: Iterable[Tuple[str, np.ndarray]]) -> None:
-    """A gzipped Kaldi int-vector ark (what ``ark:| gzip -c > ali.1.gz`` holds),
-    written to a temporary name and renamed."""
-    import kaldiio
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wb") as f:
-        for key, vec in table:
-            kaldiio.save_ark(f, {key: np.asarray(vec, dtype=np.int32)})
-    os.replace(tmp, path)
-
-
-def read_int_vectors(paths: List[str]) -> Dict[str, np.ndarray]:
-    import kaldiio
-
-    out = {}
-    for p in paths:
-        try:
-            with gzip.open(p, "rb") as f:
-                for key, vec in kaldiio.load_ark(f):
-                    out[key] = np.asarray(vec, dtype=np.int64)
-        except Exception as exc:  # kaldiio raises struct.error, ValueError, ...
-            raise DataError(f"{p}: corrupt alignment archive ({exc})") from None
-    return out
-
-
+def load_features(data_dir: PathLike, deltas: int = 2) -> dict[str, np.ndarray]:
+    """``apply-cmvn --utt2spk`` (means) ``| add-deltas`` on a data folder's
+    feats.scp."""
+    d = Path(data_dir)
+    feats = dict(read_feats_scp(d / "feats.scp"))
+    if (d / "cmvn.scp").is_file():
+        stats = dict(read_feats_scp(d / "cmvn.scp"))
+        utt2spk = read_table(d / "utt2spk") if (d / "utt2spk").is_file() else {}
+        for utt, x in feats.items():
+            s = stats.get(utt2spk.get(utt, utt))
+            if s is None:
+                raise DataError(f"{d / 'cmvn.scp'}: no statistics for the speaker of "
+                                f"utterance {utt}")
+            feats[utt] = x - s[0, :-1] / max(float(s[0, -1]), 1.0)
+    return {u: add_deltas(x, deltas) if deltas else x for u, x in feats.items()}

@@ -6,22 +6,23 @@ log-priors) are spread over transition ids and scaled,
 :math:`m_{t, k-1} = \mathrm{acwt} \cdot \ell_{t,\, \mathrm{pdf}(k)}` for transition id
 :math:`k`, wrapped in kaldi-decoder's ``DecodableCtc`` and searched with its
 ``LatticeSimpleDecoder`` (beam ``beam``, lattice beam ``latbeam``). The raw lattice
-(graph cost :math:`g` and scaled acoustic cost :math:`a` per arc) is then rescored as
-Kaldi's ``lattice-scale --inv-acoustic-scale=LMWT | lattice-add-penalty
---word-ins-penalty=WIP | lattice-best-path``: the best path minimises
+(graph cost :math:`g` and acoustic cost :math:`a`, unscaled, per arc) is then rescored
+as Kaldi's ``lattice-scale --inv-acoustic-scale=LMWT | lattice-add-penalty
+--word-ins-penalty=WIP | lattice-best-path`` (:mod:`.lattice`) for every (LMWT, WIP)
+pair in one pass. Utterances are split over ``nj`` worker processes.
 
-.. math::  \sum_{arcs} g + \mathrm{WIP} \cdot [\text{word arc}] +
-           \frac{a}{\mathrm{acwt} \cdot \mathrm{LMWT}}
-
-for every (LMWT, WIP) pair in one pass over the lattice. Utterances are split over
-``nj`` worker processes. ``out_dir`` receives ``hyp_<LMWT>_<WIP>.txt`` (``utt words``),
-``graph_kind`` and ``decode.log`` (frames, seconds, real-time factor).
+``out_dir`` receives what Kaldi's decode folders hold: ``lat.1.gz`` (the raw lattices,
+a Kaldi text lattice archive; more LM weights later need no new search, see
+:func:`.lattice.rescore`), ``hyp_<LMWT>_<WIP>.txt`` (``utt words``), plus
+``words.txt`` (a copy of the graph's), ``graph_kind`` and ``decode.log`` (frames, wall
+seconds, real-time factor, worker CPU seconds and CPU real-time factor, graph).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,93 +31,32 @@ from typing import Union
 import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
-from pytorch_kaldi_snn.kaldi.fstio import read_matrices, read_symbols, write_text
 from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
+from pytorch_kaldi_snn.kaldi.io import (
+    read_fst,
+    read_matrices,
+    read_symbols,
+    write_text,
+)
+from pytorch_kaldi_snn.kaldi.lattice import (
+    best_paths,
+    parse_lattice,
+    write_hyps,
+    write_lattices,
+)
 
 logger = logging.getLogger(__name__)
 LoglikesLike = Union[Mapping[str, np.ndarray], str, Path, Sequence[str]]
 _WORK: dict = {}
+STALE = ("hyp_*.txt", "wer_*", "best_wer", "scoring.json", "dev_selected_wer",
+         "lat.*.gz")
 
 
-def parse_lattice(text: str) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-    """OpenFst text of a Kaldi lattice -> (arcs [N, 4] int src,dst,ilab,olab,
-    weights [N, 2] graph/acoustic costs, finals {state: [g, a]})."""
-    arcs, weights, finals = [], [], {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 4:
-            arcs.append([int(x) for x in parts[:4]])
-            w = parts[4].split(",") if len(parts) > 4 else ["0", "0"]
-            weights.append([float(w[0]), float(w[1])])
-        elif parts:
-            w = parts[1].split(",") if len(parts) > 1 else ["0", "0"]
-            finals[int(parts[0])] = np.array([float(w[0]), float(w[1])])
-    return (np.asarray(arcs, dtype=np.int64).reshape(-1, 4),
-            np.asarray(weights, dtype=np.float64).reshape(-1, 2), finals)
-
-
-def best_paths(arcs: np.ndarray, weights: np.ndarray, finals: dict[int, np.ndarray],
-               start: int, ac_scales: np.ndarray, wips: np.ndarray) -> list[list[int]]:
-    """Best word sequence of an acyclic lattice for each (ac_scale, wip) column."""
-    top = [start, *finals]
-    if len(arcs):
-        top.append(int(arcs[:, :2].max()))
-    n_states = max(top) + 1
-    out_arcs: list[list[int]] = [[] for _ in range(n_states)]
-    indeg = np.zeros(n_states, dtype=np.int64)
-    for k, (s, d, _, _) in enumerate(arcs):
-        out_arcs[s].append(k)
-        indeg[d] += 1
-    order, stack = [], [s for s in range(n_states) if indeg[s] == 0]
-    while stack:
-        s = stack.pop()
-        order.append(s)
-        for k in out_arcs[s]:
-            d = arcs[k, 1]
-            indeg[d] -= 1
-            if indeg[d] == 0:
-                stack.append(d)
-    if len(order) != n_states:
-        raise DataError("lattice has a cycle (not a raw decoder lattice)")
-    n_p = len(ac_scales)
-    cost = np.full((n_states, n_p), np.inf)
-    back = np.full((n_states, n_p), -1, dtype=np.int64)
-    cost[start] = 0.0
-    for s in order:
-        if not np.isfinite(cost[s]).any():
-            continue
-        for k in out_arcs[s]:
-            d, olab = arcs[k, 1], arcs[k, 3]
-            c = cost[s] + weights[k, 0] + weights[k, 1] * ac_scales + \
-                (wips if olab else 0.0)
-            better = c < cost[d]
-            cost[d] = np.where(better, c, cost[d])
-            back[d] = np.where(better, k, back[d])
-    total = np.full(n_p, np.inf)
-    end = np.full(n_p, -1, dtype=np.int64)
-    for s, w in finals.items():
-        c = cost[s] + w[0] + w[1] * ac_scales
-        better = c < total
-        total = np.where(better, c, total)
-        end = np.where(better, s, end)
-    paths = []
-    for p in range(n_p):
-        words, s = [], int(end[p])
-        while s >= 0 and s != start:
-            k = back[s, p]
-            if k < 0:
-                break
-            if arcs[k, 3]:
-                words.append(int(arcs[k, 3]))
-            s = int(arcs[k, 0])
-        paths.append(words[::-1])
-    return paths
-
-
-def _decode_one(utt: str) -> tuple[str, list[list[int]], int]:
+def _decode_one(utt: str):
     from pytorch_kaldi_snn.kaldi._backend import kaldi_decoder
 
     w = _WORK
+    t0 = time.process_time()
     ll = w["loglikes"][utt]
     m = np.ascontiguousarray(w["acwt"] * ll[:, w["pdf_of"][1:]], dtype=np.float32)
     dec = w["decoder"]
@@ -124,10 +64,16 @@ def _decode_one(utt: str) -> tuple[str, list[list[int]], int]:
     ok, lat = dec.get_raw_lattice()
     if not ok or lat.num_states == 0:
         logger.warning("utterance %s: no path reached a final state", utt)
-        return utt, [[] for _ in w["scales"]], len(ll)
+        empty = (np.zeros((0, 4), np.int64), np.zeros((0, 2)), {})
+        return (utt, [[] for _ in w["scales"]], len(ll), (empty, 0),
+                time.process_time() - t0)
     arcs, weights, finals = parse_lattice(lat.to_str(show_weight_one=True))
-    return utt, best_paths(arcs, weights, finals, lat.start, w["scales"], w["wips"]), \
-        len(ll)
+    weights[:, 1] /= w["acwt"]  # stored unscaled, as latgen-faster-mapped does
+    for f in finals.values():
+        f[1] /= w["acwt"]
+    paths = best_paths(arcs, weights, finals, lat.start, w["scales"], w["wips"])
+    return (utt, paths, len(ll), ((arcs, weights, finals), int(lat.start)),
+            time.process_time() - t0)
 
 
 def load_loglikes(loglikes: LoglikesLike) -> dict[str, np.ndarray]:
@@ -155,7 +101,6 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
     from tqdm import tqdm
 
     from pytorch_kaldi_snn.kaldi._backend import kaldi_decoder
-    from pytorch_kaldi_snn.kaldi.hclg import read_fst
 
     graph_dir, out_dir = Path(graph_dir), Path(out_dir)
     model = MonoModel.load(graph_dir / MODEL_FILE)
@@ -182,7 +127,7 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
     fst = read_fst(graph_dir / "HCLG.fst")  # the decoder keeps only a pointer to it
     _WORK.update(fst=fst, decoder=kaldi_decoder.LatticeSimpleDecoder(fst, cfg),
                  loglikes=table, acwt=float(acwt),
-        pdf_of=model.pdf_of(), scales=np.array([1.0 / (acwt * a) for a, _ in grid]),
+        pdf_of=model.pdf_of(), scales=np.array([1.0 / a for a, _ in grid]),
         wips=np.array([b for _, b in grid]))
     utts = sorted(table)
     t0 = time.time()
@@ -198,25 +143,25 @@ def decode_loglikes(loglikes: LoglikesLike, graph_dir, out_dir, *, exp_dir=None,
     finally:
         _WORK.clear()
     seconds = time.time() - t0
-    frames = sum(n for _, _, n in results)
+    frames = sum(r[2] for r in results)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for j, (lmwt, wip) in enumerate(grid):
-        lines = [f"{u} {' '.join(words[i] for i in paths[j])}".rstrip()
-                 for u, paths, _ in results]
-        write_text(out_dir / f"hyp_{_fmt(lmwt)}_{_fmt(wip)}.txt",
-                          "\n".join(lines) + "\n")
+    for pattern in STALE:  # results of an earlier decode into this folder
+        for old in out_dir.glob(pattern):
+            old.unlink()
+    write_lattices(out_dir / "lat.1.gz", {r[0]: r[3] for r in results})
+    shutil.copyfile(graph_dir / "words.txt", out_dir / "words.txt")
+    write_hyps(out_dir, words, [(r[0], r[1]) for r in results], grid)
     kind_file = graph_dir / "graph_kind"
     write_text(out_dir / "graph_kind",
-                      (kind_file.read_text().strip() if kind_file.is_file() else "word")
-                      + "\n")
+               (kind_file.read_text().strip() if kind_file.is_file() else "word")
+               + "\n")
     rtf = seconds / max(frames * 0.01, 1e-9)
+    cpu = sum(r[4] for r in results)  # worker CPU time: what a loaded machine hides
     write_text(out_dir / "decode.log",
                f"utterances {len(utts)}\nframes {frames}\nseconds {seconds:.3f}\n"
-               f"nj {nj}\nreal_time_factor {rtf:.4f}\n")
+               f"nj {nj}\nreal_time_factor {rtf:.4f}\ncpu_seconds {cpu:.3f}\n"
+               f"cpu_real_time_factor {cpu / max(frames * 0.01, 1e-9):.4f}\n"
+               f"graph {graph_dir}\n")
     logger.info("decoded %d utterances (%d frames) x %d settings in %.1f s (RTF %.3f)",
                 len(utts), frames, len(grid), seconds, rtf)
     return out_dir
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)

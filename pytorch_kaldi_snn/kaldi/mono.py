@@ -6,8 +6,9 @@ kaldiio understand:
 - ``ali.1.gz .. ali.<nj>.gz``: gzipped Kaldi int-vector arks of TRANSITION ids, one
   entry per utterance and one id per feature frame (utterances split in sorted order);
 - ``final.mdl.pkl``: the model (kaldi-hmm-gmm TransitionModel, tree, AmDiagGmm; a
-  pickle, see :mod:`.gmm`), ``num_pdfs``, ``phones.txt``, ``words.txt``, ``L.fst`` and
-  ``disambig.int`` (so that :func:`align_data` needs no lang folder);
+  pickle, see :mod:`.gmm`: the bindings cannot write Kaldi's binary ``final.mdl``),
+  ``num_pdfs``, and from the lang folder ``phones.txt``, ``words.txt``, ``L.fst``,
+  ``topo`` and ``phones/`` (so that :func:`align_data` needs no lang folder);
 - ``boundary_error.txt`` when the data folder has the true phone timings.
 
 ``ali_to_pdf`` and ``ali_to_phones_per_frame`` are what ``ali-to-pdf`` and
@@ -28,16 +29,21 @@ import numpy as np
 
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.kaldi import gmm
-from pytorch_kaldi_snn.kaldi.fstio import (
+from pytorch_kaldi_snn.kaldi.flatstart import (
+    silence_framed_graphs,
+    training_graphs,
+    utt_seed,
+)
+from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
+from pytorch_kaldi_snn.kaldi.io import (
     load_features,
     read_int_ali_gz,
     read_symbols,
-    read_text_table,
+    read_table,
     write_int_ali_gz,
     write_text,
 )
-from pytorch_kaldi_snn.kaldi.gmm import MODEL_FILE, MonoModel
-from pytorch_kaldi_snn.kaldi.langfst import load_lang
+from pytorch_kaldi_snn.kaldi.lang import load_lang
 
 logger = logging.getLogger(__name__)
 MODEL = MODEL_FILE
@@ -48,7 +54,7 @@ _WORK: dict = {}
 def _word_ids(data_dir: Path, words: dict[str, int]) -> dict[str, list[int]]:
     """Transcripts as word ids; a word missing from the lexicon is an error."""
     out = {}
-    for utt, text in read_text_table(data_dir / "text", "text").items():
+    for utt, text in read_table(data_dir / "text", "text").items():
         ids = []
         for w in text.split():
             if w not in words:
@@ -57,17 +63,6 @@ def _word_ids(data_dir: Path, words: dict[str, int]) -> dict[str, list[int]]:
             ids.append(words[w])
         out[utt] = ids
     return out
-
-
-def _graphs(model: MonoModel, l_fst: Path, disambig: list[int],
-            transcripts: dict[str, list[int]]):
-    from pytorch_kaldi_snn.kaldi._backend import khg
-    from pytorch_kaldi_snn.kaldi.hclg import read_fst
-
-    comp = khg.TrainingGraphCompiler(
-        trans_model=model.tm, ctx_dep=model.tree, lex_fst=read_fst(l_fst),
-        disambig_syms=disambig, opts=khg.TrainingGraphCompilerOptions())
-    return {u: comp.compile_graph_from_text(ids) for u, ids in transcripts.items()}
 
 
 def _align_one(utt: str) -> tuple[str, list[int] | None]:
@@ -101,12 +96,12 @@ def _check_frames(data_dir: Path, feats, transcripts) -> None:
 
 
 def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0,
-                         num_iters: int = 20, totgauss: int = 1000,
-                         **_compat) -> Path:
+                         num_iters: int = 20, totgauss: int = 1000) -> Path:
     """Train a monophone GMM-HMM on ``data_dir`` and write its alignments to
     ``exp_dir``.
 
-    Flat start (equal alignment with ``seed``), ``num_iters`` EM passes with Viterbi
+    Flat start (equal alignment with ``seed``, see
+    :func:`.flatstart.silence_framed_graphs`), ``num_iters`` EM passes with Viterbi
     realignment at passes 1-10, 12, ..., 18, Gaussians mixed up linearly towards
     ``totgauss`` over the first three quarters of the passes. Deterministic: same
     inputs, same bytes. Returns ``exp_dir``.
@@ -120,10 +115,15 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
     _check_frames(data_dir, feats, transcripts)
     model = gmm.init_mono(lang.topo_text(), lang.phones,
                           [feats[u] for u in sorted(transcripts)])
-    graphs = _graphs(model, lang_dir / "L.fst", lang.disambig, transcripts)
+    graphs = training_graphs(model, lang_dir / "L.fst", lang.disambig, transcripts)
+    framed = silence_framed_graphs(model, lang, transcripts)
     ali = {}
     for u in sorted(graphs):
-        a = gmm.equal_align(graphs[u], len(feats[u]), seed)
+        a = None
+        if u in framed:
+            a = gmm.equal_align(framed[u], len(feats[u]), utt_seed(u, seed))
+        if a is None:
+            a = gmm.equal_align(graphs[u], len(feats[u]), utt_seed(u, seed))
         if a is None:
             logger.warning("%s: utterance %s is too short for its transcript; skipped",
                            data_dir, u)
@@ -155,7 +155,7 @@ def train_mono_and_align(data_dir, lang_dir, exp_dir, nj: int = 2, seed: int = 0
 def _finish_failed(ali, graphs, feats, data_dir: Path, seed: int) -> None:
     """Utterances the beam lost get an equal alignment, so every one has labels."""
     for u in sorted(set(graphs) - set(ali)):
-        a = gmm.equal_align(graphs[u], len(feats[u]), seed)
+        a = gmm.equal_align(graphs[u], len(feats[u]), utt_seed(u, seed))
         if a is None:
             raise DataError(f"{data_dir}: utterance {u} cannot be aligned: "
                             f"{len(feats[u])} frames are too few for its transcript")
@@ -171,13 +171,13 @@ def align_data(data_dir, model_dir, out_dir, lang_dir=None, nj: int = 2,
     model = MonoModel.load(model_dir / MODEL)
     src = Path(lang_dir) if lang_dir else model_dir
     words = read_symbols(src / "words.txt")
-    dis_file = src / ("disambig.int" if not lang_dir else "phones/disambig.int")
+    dis_file = src / "phones" / "disambig.int"
     disambig = [int(x) for x in dis_file.read_text().split()] if dis_file.is_file() \
         else []
     transcripts = _word_ids(data_dir, words)
     feats = load_features(data_dir)
     _check_frames(data_dir, feats, transcripts)
-    graphs = _graphs(model, src / "L.fst", disambig, transcripts)
+    graphs = training_graphs(model, src / "L.fst", disambig, transcripts)
     ali = _align_all(model, graphs, feats, nj)
     _finish_failed(ali, graphs, feats, data_dir, seed)
     _write(out_dir, model, ali, nj, src)
@@ -199,11 +199,12 @@ def _write(exp_dir: Path, model: MonoModel, ali: dict[str, list[int]], nj: int,
     model.save(exp_dir / MODEL)
     write_text(exp_dir / "num_pdfs", f"{model.num_pdfs}\n")
     if lang_dir.resolve() != exp_dir.resolve():
-        for name, dest in (("phones.txt", "phones.txt"), ("words.txt", "words.txt"),
-                           ("L.fst", "L.fst"), ("phones/disambig.int", "disambig.int"),
-                           ("disambig.int", "disambig.int")):
+        for name in ("phones.txt", "words.txt", "L.fst", "topo"):
             if (lang_dir / name).is_file():
-                shutil.copyfile(lang_dir / name, exp_dir / dest)
+                shutil.copyfile(lang_dir / name, exp_dir / name)
+        if (lang_dir / "phones").is_dir():
+            shutil.copytree(lang_dir / "phones", exp_dir / "phones",
+                            dirs_exist_ok=True)
 
 
 def _ali_files(ali_dir) -> list[str]:
@@ -274,7 +275,7 @@ def check_alignments(ali_dir, data_dir) -> int:
     """Every utterance of ``data_dir/feats.scp`` has an alignment with as many frames as
     its features; DataError naming the file and the utterance otherwise. Returns the
     number of utterances checked."""
-    from pytorch_kaldi_snn.kaldi.fstio import read_feats_scp
+    from pytorch_kaldi_snn.kaldi.io import read_feats_scp
 
     tids = dict(read_alignments(ali_dir))
     n = 0

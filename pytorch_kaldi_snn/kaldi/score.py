@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
 from pytorch_kaldi_snn.errors import DataError
-from pytorch_kaldi_snn.kaldi.io import atomic_write_text, read_table
+from pytorch_kaldi_snn.kaldi.io import read_table
+from pytorch_kaldi_snn.kaldi.io import write_text as atomic_write_text
 
 SILENCE = {"SIL", "sil", "<sil>", "!SIL"}
 
@@ -70,29 +71,41 @@ def _strip(tokens: List[str]) -> List[str]:
     return [t for t in tokens if t not in SILENCE]
 
 
-def score_dir(decode_dir, data_dir, **_ignored) -> Tuple[str, float]:
-    """Score every ``hyp_*.txt`` of a decode folder against ``data_dir``'s reference
-    (``text_phones`` for phone graphs, ``text`` for word graphs)."""
+def references(decode_dir, data_dir) -> Dict[str, List[str]]:
+    """The reference of a decode folder: ``data_dir/text_phones`` for phone graphs,
+    ``text`` for word graphs, silence removed."""
     decode_dir, data_dir = Path(decode_dir), Path(data_dir)
     kind = (decode_dir / "graph_kind").read_text().strip() \
         if (decode_dir / "graph_kind").is_file() else "word"
     ref_file = data_dir / ("text_phones" if kind == "phone" else "text")
-    refs = {u: _strip(v.split()) for u, v in read_table(ref_file, min_fields=1).items()}
+    return {u: _strip(v.split()) for u, v in read_table(ref_file, "reference").items()}
+
+
+def score_file(hyp_file, refs: Mapping[str, List[str]]) -> Tuple[str, float]:
+    """Score one ``hyp_<LMWT>_<WIP>.txt`` and write ``wer_<LMWT>_<WIP>`` beside it."""
+    hyp_file = Path(hyp_file)
+    hyps = {u: _strip(v.split()) for u, v in read_table(hyp_file, "hypothesis").items()}
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        raise DataError(f"{hyp_file}: no hypothesis for utterance {missing[0]}")
+    out = hyp_file.parent / f"wer_{hyp_file.stem[len('hyp_'):]}"
+    line, rate, _ = wer_line(refs, hyps, str(out))
+    atomic_write_text(out, line + "\n")
+    return line, rate
+
+
+def score_dir(decode_dir, data_dir) -> Tuple[str, float]:
+    """Score every ``hyp_*.txt`` of a decode folder (see :func:`references`); writes
+    ``wer_*`` and ``best_wer`` (the best setting on this set, as Kaldi's
+    ``best_wer.sh``). Returns that best line and rate."""
+    decode_dir = Path(decode_dir)
+    refs = references(decode_dir, data_dir)
     hyp_files = sorted(decode_dir.glob("hyp_*.txt"))
     if not hyp_files:
         raise DataError(f"{decode_dir}: no hyp_*.txt to score")
     best = None
-    summary = []
     for hf in hyp_files:
-        hyps = {u: _strip(v.split()) for u, v in read_table(hf, min_fields=1).items()}
-        missing = sorted(set(refs) - set(hyps))
-        if missing:
-            raise DataError(f"{hf}: no hypothesis for utterance {missing[0]}")
-        setting = hf.stem[len("hyp_"):]
-        out = decode_dir / f"wer_{setting}"
-        line, rate, _ = wer_line(refs, hyps, str(out))
-        atomic_write_text(out, line + "\n")
-        summary.append((rate, line))
+        line, rate = score_file(hf, refs)
         if best is None or rate < best[1]:
             best = (line, rate)
     atomic_write_text(decode_dir / "best_wer", best[0] + "\n")
@@ -118,4 +131,4 @@ def read_rate(line: str) -> float:
 
 
 def texts(path) -> Dict[str, List[str]]:
-    return {u: v.split() for u, v in read_table(path, min_fields=1).items()}
+    return {u: v.split() for u, v in read_table(path).items()}

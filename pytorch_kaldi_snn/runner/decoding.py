@@ -6,7 +6,15 @@ For each ``forward_with`` dataset and each ``forward_out`` o (see
 set it calls the pip-only decoder of :mod:`pytorch_kaldi_snn.kaldi` on that ark with the
 dataset's ``lab_graph`` (HCLG folder), ``lab_folder`` (alignment dir with the model) and
 ``lab_data_folder`` (text to score against), writes the decode folder
-``<out_folder>/decode_<data>_<o>`` and appends the best ``%WER`` line to ``res.res``.
+``<out_folder>/decode_<data>_<o>`` and appends a ``%WER`` line to ``res.res``.
+
+Decoding settings (LM weight, insertion penalty) are chosen on dev: a ``valid_with``
+dataset that is also forwarded is decoded first with a grid widened until its best
+setting is inside it (:mod:`pytorch_kaldi_snn.kaldi.sweep`); every other forwarded
+dataset gets that setting, and its line in ``res.res`` is the dev-selected one, ending
+in ``(LMWT=.. WIP=.. chosen on <dev decode folder>)``. Its ``best_wer`` (the best of
+its own grid, Kaldi's number) stays in the decode folder beside ``dev_selected_wer``
+and ``scoring.json``. Without a forwarded dev set the line is the best of the grid.
 """
 
 from __future__ import annotations
@@ -37,12 +45,7 @@ from pytorch_kaldi_snn.runner.distributed import DistContext
 from pytorch_kaldi_snn.runner.experiment import Nets
 from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
 from pytorch_kaldi_snn.runner.kaldi_script import run_decoding_script, script_path
-from pytorch_kaldi_snn.runner.labels import (
-    count_labels,
-    find_kaldi_function,
-    log_priors,
-    read_counts,
-)
+from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 
 logger = logging.getLogger(__name__)
@@ -189,19 +192,40 @@ def _labels_for(batch, table: Mapping[str, np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(y)
 
 
-def _kaldi_api(name: str):
-    return find_kaldi_function(name, ("pytorch_kaldi_snn.kaldi",
-                                      "pytorch_kaldi_snn.kaldi.decode",
-                                      "pytorch_kaldi_snn.kaldi.score"))
-
-
 _WER = re.compile(r"%WER\s+([0-9.]+)")
+WIPS = (0.0, 0.5, 1.0)
+
+
+def initial_grid(decoding: Mapping[str, str] | None) -> dict:
+    """LM weights from ``scoring_opts`` (``--min-lmwt A --max-lmwt B``, Kaldi's
+    score.sh options; default 1..20) and the insertion penalties 0, 0.5, 1.
+
+    >>> initial_grid({"scoring_opts": '"--min-lmwt 4 --max-lmwt 6"'})["lmwts"]
+    [4.0, 5.0, 6.0]
+    """
+    opts = str((decoding or {}).get("scoring_opts", ""))
+    lo = re.search(r"--min-lmwt[ =]([0-9.]+)", opts)
+    hi = re.search(r"--max-lmwt[ =]([0-9.]+)", opts)
+    a = float(lo.group(1)) if lo else 1.0
+    b = float(hi.group(1)) if hi else max(a, 20.0)
+    if a <= 0 or b < a:
+        raise ConfigError("scoring_opts: need 0 < --min-lmwt <= --max-lmwt",
+                          section="decoding", key="scoring_opts", value=opts)
+    n = int(b - a) + 1
+    return {"lmwts": [a + k for k in range(n)], "wips": list(WIPS)}
+
+
+def _dev_dataset(plan: ExperimentPlan, data: str) -> str | None:
+    """The forwarded validation dataset whose best settings ``data`` uses."""
+    if data in plan.valid_with:
+        return None
+    return next((d for d in plan.valid_with if d in plan.forward_with), None)
 
 
 def decode_and_score(plan: ExperimentPlan, data: str, out: str,
                      arks: list[str]) -> tuple[str, float] | None:
     """Decode ``arks`` with the dataset's graph and score against its data folder;
-    returns the best ``%WER`` line and its value (None when no decoder is available)."""
+    returns the ``%WER`` line for res.res and its value (see the module text)."""
     spec = plan.datasets[data]
     lab = next((lb for lb in spec.labs if lb.graph), None)
     if lab is None:
@@ -217,24 +241,28 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
         return run_decoding_script(script, plan.decoding or {}, plan.cmd,
                                    plan.out_folder, data, out, ark_glob, ali_dir,
                                    lab.data_folder, lab.graph)
-    decode = _kaldi_api("decode_loglikes")
-    score = _kaldi_api("score_dir")
-    best = _kaldi_api("best_wer")
-    if decode is None or score is None or best is None:
-        logger.warning("pytorch_kaldi_snn.kaldi has no "
-                       "decode_loglikes/score_dir/best_wer: skipping decoding of %s",
-                       data)
-        return None
+    from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
+    from pytorch_kaldi_snn.kaldi.sweep import score_sweep, selected_line
+
     dec_dir = os.path.join(plan.out_folder, f"decode_{data}_{out}")
+    dev = _dev_dataset(plan, data)
+    dev_dir = os.path.join(plan.out_folder, f"decode_{dev}_{out}") if dev else None
+    if dev_dir and not os.path.isfile(os.path.join(dev_dir, "scoring.json")):
+        logger.warning("%s: %s is not decoded yet (list it first in forward_with): "
+                       "%s keeps the best setting of its own grid", dev_dir, dev, data)
+        dev_dir = None
     options = {k: _number(v) for k, v in (plan.decoding or {}).items()
-               if k in ("beam", "max_active", "min_active", "acwt", "latbeam")}
-    decode(arks, lab.graph, dec_dir, **options)
-    score(dec_dir, lab.data_folder)
-    line = str(best(dec_dir)).strip()
-    match = _WER.search(line)
-    if not match:
+               if k in ("beam", "acwt", "latbeam")}
+    decode_loglikes(arks, lab.graph, dec_dir, **initial_grid(plan.decoding),
+                    **options)
+    summary = score_sweep(dec_dir, lab.data_folder, widen=dev_dir is None,
+                          select_from=dev_dir)
+    chosen = selected_line(dec_dir)
+    line, value = chosen if chosen else (summary["best"]["line"],
+                                         summary["best"]["rate"])
+    if not _WER.search(line):
         raise DataError(f"{dec_dir}: scoring produced no %WER line ({line!r})")
-    return line, float(match.group(1))
+    return line, float(value)
 
 
 def _number(text: str):

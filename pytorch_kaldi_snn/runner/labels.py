@@ -1,23 +1,29 @@
 """Labels: ``lab_folder`` + ``lab_opts`` (``ali-to-pdf``,
 ``ali-to-phones --per-frame``).
 
-The alignments (``ali.*.gz`` plus the model of an exp dir) are read by the Kaldi readers
-of :mod:`pytorch_kaldi_snn.kaldi`; this module only parses the command and dispatches:
+One format: a Kaldi alignment folder, ``ali.*.gz`` (gzipped int-vector arks of
+transition ids) beside the model (``final.mdl.pkl`` written by
+:mod:`pytorch_kaldi_snn.kaldi.mono`, or a real Kaldi ``final.mdl`` read by Kaldi's own
+binaries when ``KALDI_ROOT`` is set). Transition ids become labels through the
+transition model:
 
 - ``ali-to-pdf``                      -> per-frame pdf ids
 - ``ali-to-phones --per-frame=true``  -> per-frame phone ids (the form upstream uses for
   a monophone label stream ``lab_mono``)
 
-Class priors for the forward pass are label counts (``lab_count_file=auto``: counted
-from the training alignments) or a Kaldi text vector file ``[ c0 c1 ... ]``::
+Labels are never shifted (upstream subtracts the minimum label of each alignment, which
+only works when pdf 0 occurs). Class priors for the forward pass are label counts
+(``lab_count_file=auto``: counted from the training alignments) or a Kaldi text vector
+file ``[ c0 c1 ... ]``; a pdf never seen in training gets the largest prior, so its
+pseudo log-likelihood ``log p(c|x) - log_prior[c]`` stays finite and low::
 
-    log_prior[c] = log(count[c] / sum_c count[c])
+    log_prior[c] = log(count[c] / sum_seen count)   (count[c] >= 1)
+                 = log(max count / sum_seen count)  (unseen c)
 """
 
 from __future__ import annotations
 
 import glob
-import importlib
 import logging
 import os
 import shlex
@@ -32,12 +38,6 @@ from pytorch_kaldi_snn.errors import ConfigError, DataError
 logger = logging.getLogger(__name__)
 
 LAB_COMMANDS = ("ali-to-pdf", "ali-to-phones")
-_READER_MODULES = (
-    "pytorch_kaldi_snn.kaldi",
-    "pytorch_kaldi_snn.kaldi.alignments",
-    "pytorch_kaldi_snn.kaldi.ali",
-    "pytorch_kaldi_snn.kaldi.align",
-)
 
 
 def parse_lab_opts(text: str, *, section: str = "dataset",
@@ -64,26 +64,12 @@ def parse_lab_opts(text: str, *, section: str = "dataset",
     return "phones"
 
 
-def _find_reader(name: str) -> Callable | None:
-    return find_kaldi_function(name, _READER_MODULES)
+def _find_reader(name: str) -> Callable:
+    """The reader of :mod:`pytorch_kaldi_snn.kaldi.mono` for ``name`` (a seam the
+    runner tests replace with readers of synthetic label arks)."""
+    from pytorch_kaldi_snn.kaldi import mono
 
-
-def find_kaldi_function(name: str, modules: tuple[str, ...]) -> Callable | None:
-    """The first callable ``name`` in ``modules`` (absent modules are skipped; a module
-    that exists but fails to import raises DataError with the cause)."""
-    for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # no such module: try the next place
-            raise DataError(f"{module_name} failed to import: {exc}") from exc
-        except ImportError as exc:
-            raise DataError(f"{module_name} failed to import: {exc}") from exc
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn
-    return None
+    return getattr(mono, name)
 
 
 def read_labels(lab_folder: str, lab_opts: str, *, section: str = "dataset",
@@ -97,12 +83,7 @@ def read_labels(lab_folder: str, lab_opts: str, *, section: str = "dataset",
     if table is not None:
         return table
     name = "ali_to_pdf" if kind == "pdf" else "ali_to_phones_per_frame"
-    reader = _find_reader(name)
-    if reader is None:
-        raise DataError(f"{lab_folder}: no alignment reader "
-                        f"pytorch_kaldi_snn.kaldi.{name}"
-                        " (is the Kaldi stack installed?)")
-    table = reader(lab_folder)
+    table = _find_reader(name)(lab_folder)
     return {utt: np.asarray(v, dtype=np.int64) for utt, v in dict(table).items()}
 
 
@@ -156,10 +137,23 @@ def read_counts(path: str) -> np.ndarray:
 
 
 def log_priors(counts: np.ndarray, floor: float = 1.0) -> np.ndarray:
-    """``log(count / sum count)`` with unseen classes floored to ``floor`` counts.
+    """``log(count / sum count)``; a class with fewer than ``floor`` counts (a pdf no
+    training frame has) gets the largest count's prior instead, as Kaldi's nnet1
+    ``PdfPrior`` does with its cutoff.
+
+    Never ``-inf`` (which makes the pseudo log-likelihood ``log p(c|x) - log_prior[c]``
+    infinite), and never tiny (which would make an unseen pdf, whose posterior is
+    small but not tiny, win every frame: the decoder then emits it everywhere).
 
     >>> np.round(np.exp(log_priors(np.array([1.0, 3.0]))), 2).tolist()
     [0.25, 0.75]
+    >>> np.round(np.exp(log_priors(np.array([0.0, 1.0, 3.0]))), 2).tolist()
+    [0.75, 0.25, 0.75]
     """
-    c = np.maximum(np.asarray(counts, dtype=np.float64), floor)
-    return np.log(c / c.sum())
+    c = np.asarray(counts, dtype=np.float64).copy()
+    seen = c >= floor
+    if not seen.any():
+        return np.full(len(c), -np.log(max(len(c), 1)))
+    total = c[seen].sum()
+    c[~seen] = c[seen].max()
+    return np.log(c / total)

@@ -112,20 +112,21 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
                        final: Mapping[str, str]) -> list[dict]:
     """Forward, decode and score; returns the Table-1 rows."""
     results = forward_experiment(plan, ctx, final)
-    rows = []
     label = "+".join(a.name for a in plan.archs)
-    for data, result in results.items():
-        wer = None
+    wers: dict[str, float] = {}
+    # dev first: its best decoding settings are applied to the other sets
+    for data in sorted(results, key=lambda d: d not in plan.valid_with):
         for i, out in enumerate(plan.forward.outs):
             if not plan.forward.require_decoding[i] or not ctx.is_main:
                 continue
-            scored = decode_and_score(plan, data, out, result.arks[out])
+            scored = decode_and_score(plan, data, out, results[data].arks[out])
             if scored is not None:
                 line, value = scored
                 append_res(plan, line)
                 print(line)
-                wer = value if wer is None else wer
-        rows.append(table1_row(label, data, result, wer))
+                wers.setdefault(data, value)
+    rows = [table1_row(label, data, result, wers.get(data))
+            for data, result in results.items()]
     if ctx.is_main and rows:
         write_table1(plan, rows)
     return rows

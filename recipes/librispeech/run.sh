@@ -76,16 +76,16 @@ if [ -z "$kaldi_egs" ]; then
     make_features "$data" "$nj" $tr dev_clean test_clean
     end 1
   fi
-  if run_stage 2 && ! done_before 2; then
+  if run_stage 2 && ! done_before 2 tid; then
     begin 2 "monophone GMM-HMM training and alignment"
     align_sets "$data" "$dir" "$nj" "$tr" dev_clean test_clean
-    end 2
+    end 2 tid
   fi
-  if run_stage 3 && ! done_before 3; then
+  if run_stage 3 && ! done_before 3 tid; then
     begin 3 "word-bigram graph (words outside the lexicon as <UNK>)"
     pytorch-kaldi-snn mkgraph "$data/lang" "$dir/mono" "$dir/graph_word" --kind word \
       --train-text "$data/$tr/text_lm"
-    end 3
+    end 3 tid
   fi
   if [ "$feats" = fbank ]; then sfx=_fbank; else sfx=""; fi
   tokens=(FEATS_TRAIN="$data/$tr$sfx" FEATS_DEV="$data/dev_clean$sfx"

@@ -78,16 +78,16 @@ if [ -z "$kaldi_egs" ]; then
     make_features "$data" "$nj" train dev test
     end 1
   fi
-  if run_stage 2 && ! done_before 2; then
+  if run_stage 2 && ! done_before 2 tid; then
     begin 2 "monophone GMM-HMM training and alignment"
     align_sets "$data" "$dir" "$nj" train dev test
-    end 2
+    end 2 tid
   fi
-  if run_stage 3 && ! done_before 3; then
+  if run_stage 3 && ! done_before 3 tid; then
     begin 3 "phone-bigram graph"
     pytorch-kaldi-snn mkgraph "$data/lang" "$dir/mono" "$dir/graph_phone" --kind phone \
       --train-text "$data/train/text_phones"
-    end 3
+    end 3 tid
   fi
   if [ "$feats" = fbank ]; then sfx=_fbank; else sfx=""; fi
   tokens=(FEATS_TRAIN="$data/train$sfx" FEATS_DEV="$data/dev$sfx"
