@@ -67,11 +67,18 @@ def coloured_noise(n: int, pole: float, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(w / (1.0 - pole * np.exp(-1j * omega)), m)[:n]
 
 
-def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarray:
+def degrade(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    d: Degradation,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
     """Reverberate, add noise at a random SNR, change gain; float32 in [-1, 1].
 
     ``y = g * ((1 - w) x + w (h * x) + sigma n)`` with ``h`` a noise impulse response
-    decaying by 60 dB in RT60 and ``sigma`` set so that ``10 log10(P_y / P_n) = SNR``.
+    decaying by 60 dB in RT60 and ``sigma`` set so that ``10 log10(P_y / P_n) = SNR``,
+    ``P_y`` the mean power of the reverberant speech over the ``active`` samples (all
+    when None: leading, trailing and pause silence must not lower the noise).
     """
     rt60 = rng.uniform(*d.rt60_s)
     n_ir = max(int(rt60 * SAMPLE_RATE), 1)
@@ -84,7 +91,8 @@ def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarr
     # Coloured noise: white noise through a one-pole low-pass of random strength.
     pole = rng.uniform(*d.colour)
     noise = coloured_noise(len(y), pole, rng)
-    p_sig = np.mean(y**2) + 1e-12
+    speech = y if active is None or not np.any(active) else y[active]
+    p_sig = np.mean(speech**2) + 1e-12
     p_noise = np.mean(noise**2) + 1e-12
     snr = rng.uniform(*d.snr_db)
     y = y + noise * np.sqrt(p_sig / (p_noise * 10 ** (snr / 10)))
