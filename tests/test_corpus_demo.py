@@ -90,6 +90,9 @@ def test_same_seed_same_bytes(tiny_corpus, tmp_path):
             a = (tiny_corpus / "data" / split / name).read_bytes()
             b = (again / "data" / split / name).read_bytes()
             assert a == b, (split, name)
+    for name in ("lexicon.txt", "nonsilence_phones.txt"):
+        a = (tiny_corpus / "data" / "local" / "dict" / name).read_bytes()
+        assert a == (again / "data" / "local" / "dict" / name).read_bytes(), name
     for wav in sorted((tiny_corpus / "wav").iterdir())[::7]:
         assert wav.read_bytes() == (again / "wav" / wav.name).read_bytes(), wav.name
     # another seed, other sentences and speakers (the plan is all the seed decides)

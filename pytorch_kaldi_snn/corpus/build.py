@@ -207,7 +207,9 @@ def _write_split(root: Path, split: str, jobs: list[dict], results: dict[str, di
                 w(s, audio.cmvn_stats([results[u][key] for u in utts]))
 
 
-def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> None:
+def _write_dict(
+    root: Path, results: dict[str, dict], train_ids: list[str], nj: int = 1
+) -> None:
     """Lexicon from the synthesiser itself: the most frequent connected-speech
     pronunciation of each word in the training set, isolated-word synthesis
     otherwise."""
@@ -220,7 +222,9 @@ def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> N
     lexicon = {w: seen[w].most_common(1)[0][0] for w in vocab.all_words() if seen[w]}
     unseen = [w for w in vocab.all_words() if not seen[w]]
     # In a child process: the parent must never load libespeak-ng (see make_corpus).
-    with _pool_context().Pool(1) as pool:
+    # Phones, unlike samples, do not depend on what a process spoke before, so any
+    # number of workers gives the same lexicon (tested: nj 1 and 2, same bytes).
+    with _pool_context().Pool(max(1, nj)) as pool:
         prons = pool.map(_isolated_pron, unseen, chunksize=64)
     lexicon.update(check_prons(unseen, prons))
     phones = sorted(
@@ -340,7 +344,7 @@ def _build(tmp: Path, out: Path, size: str, seed: int, nj: int, params: dict):
     wav_final = out / "wav"
     for split, split_jobs in plan.items():
         _write_split(tmp, split, split_jobs, results)
-    _write_dict(tmp, results, [j["id"] for j in plan["train"]])
+    _write_dict(tmp, results, [j["id"] for j in plan["train"]], nj)
     # wav.scp must point at the final location.
     for scp in (tmp / "data").glob("*/wav.scp"):
         scp.write_text(
