@@ -17,7 +17,8 @@ def _keys(path):
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("split", ["train", "dev", "test", "train_fbank"])
+@pytest.mark.parametrize("split", ["train", "dev", "test", "heldout", "train_fbank",
+                                   "heldout_fbank"])
 def test_data_dir_is_consistent(tiny_corpus, split):
     d = tiny_corpus / "data" / split
     utts = _keys(d / "wav.scp")
@@ -28,6 +29,7 @@ def test_data_dir_is_consistent(tiny_corpus, split):
     assert all(v.split() for v in text.values())
     utt2spk = read_table(d / "utt2spk")
     spk2utt = {s: u.split() for s, u in read_table(d / "spk2utt").items()}
+    assert sorted(read_table(d / "spk2voice")) == sorted(spk2utt)
     assert sorted(u for us in spk2utt.values() for u in us) == utts
     assert all(utt2spk[u] == s for s, us in spk2utt.items() for u in us)
     assert all(u.startswith(utt2spk[u]) for u in utts)  # speaker-prefixed ids sort well
@@ -60,13 +62,11 @@ def test_frames_match_audio_and_timings(tiny_corpus):
 
 
 def test_speakers_are_disjoint(tiny_corpus):
-    spk = {
-        s: set(read_table(tiny_corpus / "data" / s / "spk2utt"))
-        for s in ("train", "dev", "test")
-    }
-    assert not spk["train"] & spk["dev"]
-    assert not spk["train"] & spk["test"]
-    assert not spk["dev"] & spk["test"]
+    splits = ("train", "dev", "test", "heldout")
+    spk = {s: set(read_table(tiny_corpus / "data" / s / "spk2utt")) for s in splits}
+    for i, a in enumerate(splits):
+        for b in splits[i + 1:]:
+            assert not spk[a] & spk[b], (a, b)
 
 
 def test_lexicon_covers_text_and_vocabulary(tiny_corpus):
@@ -75,7 +75,7 @@ def test_lexicon_covers_text_and_vocabulary(tiny_corpus):
     assert set(all_words()) <= set(lex)
     assert lex["!SIL"] == "SIL" and lex["<UNK>"] == "SIL"
     assert (tiny_corpus / "data" / "lang" / "oov.txt").read_text().split() == ["<UNK>"]
-    for split in ("train", "dev", "test"):
+    for split in ("train", "dev", "test", "heldout"):
         for words in read_table(tiny_corpus / "data" / split / "text").values():
             assert set(words.split()) <= set(lex)
     assert (tiny_corpus / "data" / "lang" / "phones.txt").is_file()
@@ -84,15 +84,25 @@ def test_lexicon_covers_text_and_vocabulary(tiny_corpus):
 def test_same_seed_same_bytes(tiny_corpus, tmp_path):
     # one worker instead of two: bytes must not depend on how utterances fall
     again = make_corpus(tmp_path / "again", size="tiny", seed=0, nj=1)
-    for split in ("train", "test"):
-        a = (tiny_corpus / "data" / split / "feats.ark").read_bytes()
-        b = (again / "data" / split / "feats.ark").read_bytes()
-        assert a == b
+    for split in ("train", "test", "heldout", "heldout_fbank"):
+        for name in ("feats.ark", "cmvn.ark", "phone_times.txt", "text_phones",
+                     "spk2voice"):
+            a = (tiny_corpus / "data" / split / name).read_bytes()
+            b = (again / "data" / split / name).read_bytes()
+            assert a == b, (split, name)
+    for name in ("lexicon.txt", "nonsilence_phones.txt"):
+        a = (tiny_corpus / "data" / "local" / "dict" / name).read_bytes()
+        assert a == (again / "data" / "local" / "dict" / name).read_bytes(), name
+    for wav in sorted((tiny_corpus / "wav").iterdir())[::7]:
+        assert wav.read_bytes() == (again / "wav" / wav.name).read_bytes(), wav.name
     # another seed, other sentences and speakers (the plan is all the seed decides)
     plans = [_plan(SIZES["tiny"], seed) for seed in (0, 1)]
     assert [j["words"] for j in plans[0]["train"]] != [
         j["words"] for j in plans[1]["train"]
     ]
+    for split in ("train", "test", "heldout"):
+        voices = [{j["spk"] for j in plan[split]} for plan in plans]
+        assert voices[0] != voices[1], split
     assert plans[0] == _plan(SIZES["tiny"], 0)
     # rerun with the same parameters reuses the finished corpus
     assert make_corpus(tmp_path / "again", size="tiny", seed=0, nj=1) == again

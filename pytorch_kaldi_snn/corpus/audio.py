@@ -30,8 +30,9 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     """Resample espeak's output (22050 Hz) to 16 kHz by truncating the spectrum.
 
     With ``up / down = 16000 / rate`` in lowest terms, the input is zero-padded to
-    ``n_pad = down * 2^k >= n`` samples (a length the FFT factors quickly) and
-    ``y = irfft(X[:m // 2 + 1], m) * m / n_pad`` with ``m = up * 2^k``: an ideal
+    ``n_pad = down * b >= n`` samples, ``b`` a 2-3-5-smooth number (a length the FFT
+    factors quickly), and ``y = irfft(X[:m // 2 + 1], m) * m / n_pad`` with
+    ``m = up * b``: an ideal
     low-pass at 8 kHz; the first ``round(n * up / down)`` samples are kept.
     """
     x = np.asarray(audio, dtype=np.float64)
@@ -48,7 +49,24 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _fft_size(n: int) -> int:
-    return 1 << max(int(n - 1).bit_length(), 0)
+    """The smallest ``2^a 3^b 5^c >= n``: pocketfft is fast on these, and they pad
+    less than powers of two (about 6% of the build time of the corpus).
+
+    >>> [_fft_size(n) for n in (1, 7, 11, 17, 1000)]
+    [1, 8, 12, 18, 1000]
+    """
+    best = 1 << max(int(n - 1).bit_length(), 0)
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -67,11 +85,18 @@ def coloured_noise(n: int, pole: float, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(w / (1.0 - pole * np.exp(-1j * omega)), m)[:n]
 
 
-def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarray:
+def degrade(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    d: Degradation,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
     """Reverberate, add noise at a random SNR, change gain; float32 in [-1, 1].
 
     ``y = g * ((1 - w) x + w (h * x) + sigma n)`` with ``h`` a noise impulse response
-    decaying by 60 dB in RT60 and ``sigma`` set so that ``10 log10(P_y / P_n) = SNR``.
+    decaying by 60 dB in RT60 and ``sigma`` set so that ``10 log10(P_y / P_n) = SNR``,
+    ``P_y`` the mean power of the reverberant speech over the ``active`` samples (all
+    when None: leading, trailing and pause silence must not lower the noise).
     """
     rt60 = rng.uniform(*d.rt60_s)
     n_ir = max(int(rt60 * SAMPLE_RATE), 1)
@@ -84,7 +109,8 @@ def degrade(x: np.ndarray, rng: np.random.Generator, d: Degradation) -> np.ndarr
     # Coloured noise: white noise through a one-pole low-pass of random strength.
     pole = rng.uniform(*d.colour)
     noise = coloured_noise(len(y), pole, rng)
-    p_sig = np.mean(y**2) + 1e-12
+    speech = y if active is None or not np.any(active) else y[active]
+    p_sig = np.mean(speech**2) + 1e-12
     p_noise = np.mean(noise**2) + 1e-12
     snr = rng.uniform(*d.snr_db)
     y = y + noise * np.sqrt(p_sig / (p_noise * 10 ** (snr / 10)))

@@ -3,9 +3,9 @@
 Layout under ``out_dir``::
 
     wav/<utt>.wav                       16 kHz 16-bit audio
-    data/{train,dev,test}/              wav.scp text utt2spk spk2utt feats.scp cmvn.scp
-                                        text_phones phone_times.txt (13-dim MFCC)
-    data/{train,dev,test}_fbank/        the same with 40-dim fbank features
+    data/{train,dev,test,heldout}/      wav.scp text utt2spk spk2utt feats.scp cmvn.scp
+                                        text_phones phone_times.txt spk2voice (MFCC 13)
+    data/{train,dev,test,heldout}_fbank/ the same with 40-dim fbank features
     data/local/dict/                    lexicon.txt silence_phones.txt ...
     data/lang/                          from pytorch_kaldi_snn.kaldi.lang, when present
 """
@@ -28,18 +28,17 @@ import numpy as np
 
 from pytorch_kaldi_snn.corpus import audio, vocab
 from pytorch_kaldi_snn.corpus.espeak import SIL, Espeak
+from pytorch_kaldi_snn.corpus.silence import (
+    Silence,
+    add_silence,
+    phone_times,
+    speech_mask,
+)
+from pytorch_kaldi_snn.corpus.speakers import SPLITS, VOICE, speakers_for
 from pytorch_kaldi_snn.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-VOICE = "en-us"  # one accent: phone names must agree across speakers
-SPLIT_VARIANTS = {
-    "train": ["m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3"],
-    "dev": ["m6", "f4"],
-    "test": ["m7", "f5"],
-}
-PITCHES = (30, 45, 60, 75)
-RATES = (130, 150, 170, 190)
+VERSION = 6  # of the bytes: bump when anything that shapes them changes
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,17 @@ class Size:
 
 
 SIZES = {
-    "tiny": Size({"train": 6, "dev": 2, "test": 2}, {"train": 8, "dev": 5, "test": 5}),
+    "tiny": Size(
+        {"train": 6, "dev": 2, "test": 2, "heldout": 2},
+        {"train": 8, "dev": 5, "test": 5, "heldout": 5},
+    ),
     "small": Size(
-        {"train": 32, "dev": 4, "test": 6}, {"train": 30, "dev": 20, "test": 20}
+        {"train": 32, "dev": 4, "test": 6, "heldout": 4},
+        {"train": 30, "dev": 20, "test": 20, "heldout": 20},
     ),
     "large": Size(
-        {"train": 96, "dev": 8, "test": 12}, {"train": 200, "dev": 60, "test": 60}
+        {"train": 96, "dev": 8, "test": 12, "heldout": 8},
+        {"train": 200, "dev": 60, "test": 60, "heldout": 60},
     ),
 }
 FRAME_RATE = 100
@@ -62,50 +66,30 @@ MARKER = ".corpus_done.json"
 BLOCK = 10  # utterances per synthesis process (part of the bytes: bump version)
 
 
-def speakers_for(
-    split: str, n: int, rng: random.Random
-) -> list[tuple[str, str, int, int]]:
-    """Disjoint speakers: (id, voice, pitch, words per minute)."""
-    combos = [(v, p, r) for v in SPLIT_VARIANTS[split] for p in PITCHES for r in RATES]
-    rng.shuffle(combos)
-    if n > len(combos):
-        raise ConfigError(
-            f"at most {len(combos)} {split} speakers available",
-            key="size",
-            value=str(n),
-        )
-    return [(f"{v}p{p}r{r}", f"{VOICE}+{v}", p, r) for v, p, r in sorted(combos[:n])]
-
-
 def _job_seed(seed: int, utt: str) -> int:
     return zlib.crc32(f"{seed}:{utt}".encode())
 
 
 def synthesize_job(job: dict) -> dict:
-    """Worker: one utterance from text and speaker to audio, features and timings."""
+    """Worker: one utterance from text and speaker to audio, features and timings.
+
+    Synthesis, silence (``silence.add_silence``, its own generator), resampling,
+    degradation (its SNR measured on the speech frames only), features; the true
+    timings follow the silences, so ``times`` has SIL at both ends and at pauses.
+    """
+    text = vocab.spoken_text(job["words"], job["breaks"])
     utt = Espeak.get().synthesize(
-        " ".join(job["words"]), job["voice"], job["wpm"], job["pitch"], seed=job["seed"]
+        text, job["voice"], job["wpm"], job["pitch"], seed=job["seed"]
     )
+    utt = add_silence(utt, np.random.default_rng([job["seed"], 1]), Silence())
     clean = audio.to_16k(utt.audio, utt.rate)
+    speech = speech_mask(utt.phones, utt.rate, len(clean), audio.SAMPLE_RATE)
     rng = np.random.default_rng(job["seed"])
-    samples = audio.to_int16(audio.degrade(clean, rng, audio.Degradation()))
+    degraded = audio.degrade(clean, rng, audio.Degradation(), active=speech)
+    samples = audio.to_int16(degraded)
     mfcc = audio.mfcc(samples)
     fbank = audio.fbank(samples)
-    n = len(mfcc)
-    scale = FRAME_RATE / utt.rate
-    phones = [(p, round(s * scale)) for p, s in utt.phones]
-    if not phones or phones[0][1] > 0:
-        phones.insert(0, (SIL, 0))
-    times = []
-    for i, (p, start) in enumerate(phones):
-        end = phones[i + 1][1] if i + 1 < len(phones) else n
-        start, end = min(start, n), min(end, n)
-        if end <= start:
-            continue
-        if times and times[-1][0] == p == SIL:
-            times[-1] = (SIL, times[-1][1], end)
-        else:
-            times.append((p, start, end))
+    times = phone_times(utt.phones, utt.rate, len(mfcc), FRAME_RATE)
     word_starts = [s for _, s in utt.words]
     pron = []
     for wi, (w, s) in enumerate(utt.words):
@@ -143,14 +127,15 @@ def _blocks(jobs: list[dict], size: int = BLOCK) -> list[list[dict]]:
 
 
 def _plan(size: Size, seed: int) -> dict[str, list[dict]]:
-    rng = random.Random(seed)
     plan = {}
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         jobs = []
-        for spk, voice, pitch, wpm in speakers_for(split, size.speakers[split], rng):
+        for spk, voice, pitch, wpm in speakers_for(split, size.speakers[split], seed):
             for i in range(size.utts_per_speaker[split]):
                 utt_id = f"{spk}_{split}{i:04d}"
-                words = vocab.sample_sentence(random.Random(_job_seed(seed, utt_id)))
+                words, breaks = vocab.sample_phrased(
+                    random.Random(_job_seed(seed, utt_id))
+                )
                 jobs.append(
                     {
                         "id": utt_id,
@@ -159,6 +144,7 @@ def _plan(size: Size, seed: int) -> dict[str, list[dict]]:
                         "pitch": pitch,
                         "wpm": wpm,
                         "words": words,
+                        "breaks": breaks,
                         "seed": _job_seed(seed, utt_id),
                     }
                 )
@@ -190,6 +176,8 @@ def _write_split(root: Path, split: str, jobs: list[dict], results: dict[str, di
         )
         _write_lines(d / "text", [f"{j['id']} {' '.join(j['words'])}" for j in jobs])
         _write_lines(d / "utt2spk", [f"{j['id']} {j['spk']}" for j in jobs])
+        voices = {j["spk"]: f"{j['voice']} {j['pitch']} {j['wpm']}" for j in jobs}
+        _write_lines(d / "spk2voice", [f"{s} {v}" for s, v in sorted(voices.items())])
         spk2utt = defaultdict(list)
         for j in jobs:
             spk2utt[j["spk"]].append(j["id"])
@@ -219,7 +207,9 @@ def _write_split(root: Path, split: str, jobs: list[dict], results: dict[str, di
                 w(s, audio.cmvn_stats([results[u][key] for u in utts]))
 
 
-def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> None:
+def _write_dict(
+    root: Path, results: dict[str, dict], train_ids: list[str], nj: int = 1
+) -> None:
     """Lexicon from the synthesiser itself: the most frequent connected-speech
     pronunciation of each word in the training set, isolated-word synthesis
     otherwise."""
@@ -232,7 +222,9 @@ def _write_dict(root: Path, results: dict[str, dict], train_ids: list[str]) -> N
     lexicon = {w: seen[w].most_common(1)[0][0] for w in vocab.all_words() if seen[w]}
     unseen = [w for w in vocab.all_words() if not seen[w]]
     # In a child process: the parent must never load libespeak-ng (see make_corpus).
-    with _pool_context().Pool(1) as pool:
+    # Phones, unlike samples, do not depend on what a process spoke before, so any
+    # number of workers gives the same lexicon (tested: nj 1 and 2, same bytes).
+    with _pool_context().Pool(max(1, nj)) as pool:
         prons = pool.map(_isolated_pron, unseen, chunksize=64)
     lexicon.update(check_prons(unseen, prons))
     phones = sorted(
@@ -293,8 +285,9 @@ def make_corpus(out_dir, size: str = "small", seed: int = 0, nj: int = 2) -> Pat
     params = {
         "size": size,
         "seed": int(seed),
-        "version": 5,
+        "version": VERSION,
         "degradation": asdict(audio.Degradation()),
+        "silence": asdict(Silence()),
     }
     params = json.loads(json.dumps(params))  # tuples -> lists, as read back
     marker = out / MARKER
@@ -351,7 +344,7 @@ def _build(tmp: Path, out: Path, size: str, seed: int, nj: int, params: dict):
     wav_final = out / "wav"
     for split, split_jobs in plan.items():
         _write_split(tmp, split, split_jobs, results)
-    _write_dict(tmp, results, [j["id"] for j in plan["train"]])
+    _write_dict(tmp, results, [j["id"] for j in plan["train"]], nj)
     # wav.scp must point at the final location.
     for scp in (tmp / "data").glob("*/wav.scp"):
         scp.write_text(

@@ -23,5 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = make_corpus(args.out, size=args.size, seed=args.seed, nj=args.nj)
-    print(f"demo corpus ready: {out}/data (train, dev, test, local/dict, lang)")
+    print(f"demo corpus ready: {out}/data (train, dev, test, heldout, local/dict, "
+          "lang)")
     return 0

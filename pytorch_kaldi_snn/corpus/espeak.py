@@ -123,7 +123,8 @@ class Espeak:
     def synthesize(
         self, text: str, voice: str, wpm: int, pitch: int, seed: int = 0
     ) -> Utterance:
-        """Speak ``text`` (words separated by spaces) with one voice setting.
+        """Speak ``text`` (words separated by spaces, a comma after a word for a
+        pause) with one voice setting.
 
         ``seed`` seeds the library's noise generator (breathy voices use it).
         """
@@ -153,9 +154,14 @@ class Espeak:
 
 
 def _word_starts(text: str) -> dict:
-    """1-based character position of each word -> the word (espeak's text_position)."""
+    """1-based character position of each word -> the word (espeak's text_position);
+    a comma after a word (a pause) is not part of it.
+
+    >>> _word_starts("on time, the cat")
+    {1: 'on', 4: 'time', 10: 'the', 14: 'cat'}
+    """
     out, pos = {}, 0
     for word in text.split(" "):
-        out[pos + 1] = word
+        out[pos + 1] = word.rstrip(",")
         pos += len(word) + 1
     return out

@@ -111,6 +111,7 @@ _WORDS = {
 
 P_HABIT = 0.6  # probability of a habitual successor (word bigram structure)
 SUCCESSORS = 4  # habitual successors per (previous word, class)
+P_PAUSE = 0.7  # probability that a phrase boundary (",") of a template is spoken
 
 VOCAB: dict[str, list[str]] = {k: v.split() for k, v in _WORDS.items()}
 
@@ -120,15 +121,15 @@ _TEMPLATES = [
     "name verb_t det noun2 prep det noun2",
     "det noun2 verb_i prep det adj noun",
     "det noun verb_i prep det noun",
-    "name verb_t det adj noun prep det noun",
+    "name verb_t det adj noun , prep det noun",
     "pron verb_t num adj noun",
     "det adj adj noun verb_i adv",
     "name and name verb_t det noun time",
-    "pron verb_i prep det noun conj det noun verb_i",
-    "det noun prep det noun verb_t det adj noun",
-    "extra det noun verb_i adv",
+    "pron verb_i prep det noun , conj det noun verb_i",
+    "det noun prep det noun , verb_t det adj noun",
+    "extra , det noun verb_i adv",
     "name verb_i prep det adj noun adv",
-    "on time det noun verb_t det noun",
+    "on time , det noun verb_t det noun",
     "det num noun verb_i prep det noun",
 ]
 
@@ -136,7 +137,9 @@ _TEMPLATES = [
 def all_words() -> list[str]:
     """The sorted vocabulary (every word the grammar can produce)."""
     words = {w for ws in VOCAB.values() for w in ws}
-    words.update(w for t in _TEMPLATES for w in t.split() if w not in VOCAB)
+    words.update(
+        w for t in _TEMPLATES for w in t.split() if w not in VOCAB and w != ","
+    )
     return sorted(words)
 
 
@@ -152,17 +155,29 @@ def successors(prev: str, slot: str, k: int = SUCCESSORS) -> list[str]:
 
 
 def sample_sentence(rng: random.Random) -> list[str]:
-    """One sentence: a template filled word by word.
+    """One sentence's words (see :func:`sample_phrased`)."""
+    return sample_phrased(rng)[0]
+
+
+def sample_phrased(rng: random.Random) -> tuple[list[str], list[int]]:
+    """One sentence: a template filled word by word, and where it pauses.
 
     Each slot takes, with probability ``P_HABIT``, one of the habitual successors of
     the previous word (collocations: what makes a word bigram LM beat a unigram one,
     about 290 -> 110 test perplexity on ``small``), otherwise a Zipf-like or uniform
-    draw from the whole class (keeps the whole vocabulary in use).
+    draw from the whole class (keeps the whole vocabulary in use). Each phrase
+    boundary of the template (``,``) is then a pause with probability ``P_PAUSE``;
+    ``breaks`` lists the indices of the words that follow a pause. The boundaries
+    draw after the words, so the words do not depend on them.
     """
     template = rng.choice(_TEMPLATES).split()
     out: list[str] = []
+    boundaries: list[int] = []
     prev = "<s>"
     for slot in template:
+        if slot == ",":
+            boundaries.append(len(out))
+            continue
         if slot not in VOCAB:
             out.append(slot)
             prev = slot
@@ -178,4 +193,14 @@ def sample_sentence(rng: random.Random) -> list[str]:
             word = rng.choice(words)
         out.append(word)
         prev = word
-    return out
+    breaks = [b for b in boundaries if rng.random() < P_PAUSE]
+    return out, breaks
+
+
+def spoken_text(words: list[str], breaks: list[int]) -> str:
+    """The text given to the synthesiser: a comma before each break.
+
+    >>> spoken_text(["on", "time", "the", "cat", "sleeps"], [2])
+    'on time, the cat sleeps'
+    """
+    return " ".join(w + ("," if i + 1 in breaks else "") for i, w in enumerate(words))
