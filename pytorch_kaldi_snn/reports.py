@@ -201,7 +201,8 @@ def _widths(text: str) -> list[str]:
 
 def _sweep_section(root: Path, out: Path, args) -> list[str]:
     """Write the sweep files; returns the report's Markdown lines."""
-    grid, sruns = sweep_summary(root, args.sweep, args.widths, args.seeds)
+    grid, sruns = sweep_summary(root, args.sweep, args.widths,
+                                args.sweep_seeds or args.seeds)
     if not grid:
         logger.warning("no finished precision-sweep runs under %s", root)
         return []
@@ -233,6 +234,8 @@ def main(argv=None) -> int:
                    "(0 = full precision)")
     p.add_argument("--widths", type=_widths, default=["1x"],
                    help="widths of the sweep (Fig. 5b), e.g. 1x,1.5x,2x,3x")
+    p.add_argument("--sweep-seeds", type=int, default=None,
+                   help="seeds per sweep point (default: --seeds)")
     p.add_argument("--title", default="Demo benchmark", help="report title")
     args = p.parse_args(argv)
     root = Path(args.root)

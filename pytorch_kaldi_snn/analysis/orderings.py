@@ -1,4 +1,4 @@
-"""Which of the paper's orderings our measured data reproduce (computed, never typed in).
+"""Which of the paper's orderings our measured data reproduce (computed, not typed).
 
 The paper's Table 1 (TIMIT, 2 x 550, 6 bits) gives accuracy = 100 - PER:
 LSTM 82.68 > GRU 82.26 > v2 81.28 > v1 79.64 > traditional 70.66; zero outputs

@@ -143,7 +143,7 @@ class Summary:
 
 
 def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
-    """:class:`Summary` of ``values`` (missing values must be left out by the caller)."""
+    """:class:`Summary` of ``values`` (the caller leaves missing values out)."""
     n = len(values)
     if n == 0:
         return Summary(0, None, None, None, None)
