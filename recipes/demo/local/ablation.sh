@@ -13,7 +13,7 @@
 #   ctx5     context window of 5 frames left and 5 right (spliced input)
 #   right5   5 frames of right context only (look-ahead for a unidirectional net)
 #   lr1e-3   Adam lr 0.001 (all archs)          lr4e-3   Adam lr 0.004
-# Finished runs are skipped (their results line is kept); results: <dir>/ablation.tsv
+# Knobs join with '+' (e.g. ep24+w256). Finished runs are skipped (their results line is kept); results: <dir>/ablation.tsv
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -44,18 +44,21 @@ for run in $runs; do
   epochs=8
   over=()
   sedexpr=""
-  case "$run" in
-    base) ;;
-    ep[0-9]*) epochs="${run#ep}" ;;
-    fbank|fbankd)
-      sedexpr='s#/\(train\|dev\|test\)/\(feats\.scp\|cmvn\.scp\|utt2spk scp\)#/\1_fbank/\2#g'
-      [ "$run" = fbankd ] || sedexpr="$sedexpr; s# | add-deltas --delta-order=2 ark:- ark:- |# |#" ;;
-    w[0-9]*) w="${run#w}"; over+=("--architecture1,${LAY[$arch]}=$w,$w") ;;
-    ctx[0-9]*) c="${run#ctx}"; sedexpr="s#cw_left=0#cw_left=$c#; s#cw_right=0#cw_right=$c#" ;;
-    right[0-9]*) c="${run#right}"; sedexpr="s#cw_right=0#cw_right=$c#" ;;
-    lr*) lr="${run#lr}"; over+=("--architecture1,arch_lr=$lr" "--architecture2,arch_lr=$lr") ;;
-    *) echo "$0: unknown run $run" >&2; exit 1 ;;
-  esac
+  for part in ${run//+/ }; do
+    case "$part" in
+      base) ;;
+      ep[0-9]*) epochs="${part#ep}" ;;
+      fbank|fbankd)
+        sedexpr="$sedexpr; s#/\\(train\\|dev\\|test\\)/\\(feats\\.scp\\|cmvn\\.scp\\|utt2spk scp\\)#/\\1_fbank/\\2#g"
+        [ "$part" = fbankd ] || sedexpr="$sedexpr; s# | add-deltas --delta-order=2 ark:- ark:- |# |#" ;;
+      w[0-9]*) w="${part#w}"; over+=("--architecture1,${LAY[$arch]}=$w,$w") ;;
+      ctx[0-9]*) c="${part#ctx}"; sedexpr="$sedexpr; s#cw_left=0#cw_left=$c#; s#cw_right=0#cw_right=$c#" ;;
+      right[0-9]*) c="${part#right}"; sedexpr="$sedexpr; s#cw_right=0#cw_right=$c#" ;;
+      lr*) lr="${part#lr}"; over+=("--architecture1,arch_lr=$lr" "--architecture2,arch_lr=$lr") ;;
+      *) echo "$0: unknown run $part" >&2; exit 1 ;;
+    esac
+  done
+  sedexpr="${sedexpr#; }"
   rm -rf "$exp"; mkdir -p "$exp"
   python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$arch]}.cfg" "$exp/exp.cfg" \
     OUT_FOLDER="$exp" SEED="$seed" USE_CUDA=False N_EPOCHS="$epochs" DATA="$data" \
