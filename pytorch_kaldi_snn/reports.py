@@ -106,7 +106,8 @@ def missing_markdown(runs: Sequence[Run]) -> str:
     if not miss:
         return "All expected runs decoded.\n"
     return "Missing (excluded from every mean):\n\n" + "".join(
-        f"- {NAMES.get(r.arch, r.arch)} seed {r.seed}: {r.status} ({r.exp})\n"
+        f"- {Path(r.exp).name} ({NAMES.get(r.arch, r.arch)} seed {r.seed}): "
+        f"{r.status}\n"
         for r in miss)
 
 

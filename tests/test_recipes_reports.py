@@ -77,7 +77,8 @@ def test_table1_means_cis_and_missing_runs(tmp_path, capsys):
     assert float(v2["mults_vs_gru"]) == pytest.approx(0.2 * 4 / 3)
     md = (tmp_path / "results" / "summary.md").read_text()
     assert "| LSTM | 2 (+1 missing) | 78.00 ± 25.41 | 22.00 ± 25.41 |" in md
-    assert "LSTM seed 3: not decoded" in md and "GRU seed 1: not run" in md
+    assert "lstm_seed3 (LSTM seed 3): not decoded" in md
+    assert "gru_seed1 (GRU seed 1): not run" in md
     status = {(r["arch"], r["seed"]): r["status"] for r in
               csv.DictReader((tmp_path / "results" / "runs.csv").open())}
     assert status[("lstm", "3")] == "not decoded" and status[("v2", "1")] == "decoded"

@@ -81,6 +81,7 @@ if [ -f "$dir/benchmark_settings" ] && [ "$(cat "$dir/benchmark_settings")" != "
   exit 1
 fi
 echo "$settings" > "$dir/benchmark_settings"
+. "$ROOT/recipes/common/stages.sh"  # render_cfg; it also starts the clock
 SECONDS=0
 log "benchmark: $size corpus, $epochs epochs, archs '$archs' x $seeds seeds, $jobs jobs -> $dir"
 bash "$ROOT/recipes/demo/run.sh" --stage 0 --stop-stage 3 --size "$size" --dir "$dir" \
@@ -113,12 +114,11 @@ queue() {  # queue ARCH: its seeds one after the other (earlier seeds are done t
 }
 
 sweep_run() {  # sweep_run BITS WIDTH SEED: PER of SNN v2 at that precision and width
-  local b=$1 w=$2 s=$3 tag="" n=$((128 * ${2%x}))
-  case "$w" in *.5x) n=$((64 * ${w%.5x} * 2 + 64)) ;; esac
+  local b=$1 w=$2 s=$3 tag="" n
+  case "$w" in *.5x) n=$((64 * (2 * ${w%.5x} + 1))) ;; *) n=$((128 * ${w%x})) ;; esac
   [ "$w" = 1x ] || tag="_w${w/./p}"
   local name="v2_b${b}${tag}_seed$s" exp="$dir/v2_b${b}${tag}_seed$s" t0=$SECONDS
   [ -f "$dir/.sweep.$name.done" ] && { log "skip $name (finished earlier)"; return 0; }
-  . "$ROOT/recipes/common/stages.sh"
   render_cfg DEMO_SNN_v2 "$exp" OUT_FOLDER="$exp" SEED="$s" USE_CUDA="$use_cuda" \
     N_EPOCHS="$sweep_epochs" DATA="$dir/corpus/data" ALI_TRAIN="$dir/mono" \
     ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
