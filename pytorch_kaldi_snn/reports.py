@@ -131,7 +131,8 @@ def run_rows(runs: Sequence[Run]) -> list[dict]:
 
 
 def run_lines(runs: Sequence[Run]) -> str:
-    """The lines the demo prints per run: PER (phone graph), WER (word graph)."""
+    """The lines the demo prints per run: PER (phone graph), WER (word graph),
+    the run's table1.md."""
     out = []
     for r in runs:
         name = f"{NAMES.get(r.arch, r.arch)} seed {r.seed}"
@@ -140,6 +141,10 @@ def run_lines(runs: Sequence[Run]) -> str:
             continue
         out.append(f"PER {_fmt(r.get('per'))} % (phone graph)  {name}  {r.exp}")
         out.append(f"WER {_fmt(r.get('wer'))} % (word graph)   {name}  {r.exp}")
+        t1 = Path(r.exp) / "table1.md"
+        if t1.is_file():
+            out.append(f"Table-1 row of {name} ({t1}):")
+            out.append(t1.read_text().rstrip())
     return "\n".join(out) + "\n"
 
 

@@ -36,6 +36,7 @@ def _exp(root: Path, name: str, per: float | None, wer: float | None = None,
         {"data": "demo_dev", "zero_outputs_pct": 1.0, "mults_vs_lstm": 9.0},
         {"data": "demo_test", "zero_outputs_pct": zero, "mults_vs_lstm": mults,
          "mults_vs_gru": mults * 4 / 3}]))
+    (d / "table1.md").write_text("| model | accuracy |\n|---|---|\n| x | 1 |\n")
     if ops is not None:
         (d / "ops_demo_test.json").write_text(json.dumps(ops))
 
@@ -63,6 +64,7 @@ def test_table1_means_cis_and_missing_runs(tmp_path, capsys):
     assert "PER 20.00 % (phone graph)  LSTM seed 1" in out
     assert "MISSING (not decoded)  LSTM seed 3" in out
     assert "WER - % (word graph)   SNN v2 seed 1" in out
+    assert "Table-1 row of SNN v2 seed 1" in out
     rows = {r["model"]: r for r in
             csv.DictReader((tmp_path / "results" / "summary.csv").open())}
     lstm, v2 = rows["LSTM"], rows["SNN v2"]
