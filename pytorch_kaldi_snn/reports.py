@@ -168,8 +168,8 @@ def sweep_summary(root: Path, bits: Sequence[int], widths: Sequence[str],
             if not any(r.decoded for r in runs):
                 continue
             s = results.summarise(runs)[0]
-            s.update(model=f"SNN v2 {w}, " + (f"{b}-bit spikes" if b
-                                               else "full precision"),
+            s.update(model=("SNN v2, " if w == "1x" else f"SNN v2 {w}, ")
+                     + (f"{b}-bit spikes" if b else "full precision"),
                      bits=b, width=w)
             rows.append(s)
         if rows:

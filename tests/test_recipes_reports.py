@@ -152,9 +152,10 @@ def test_precision_and_width_sweep(tmp_path, capsys):
     assert reports.main([str(tmp_path), "--archs", "v2", "--sweep", "4,0,1,6",
                          "--widths", "1x,1.5x,2x"]) == 0
     rows = list(csv.DictReader((tmp_path / "results" / "sweep.csv").open()))
-    assert [r["model"] for r in rows][:3] == ["SNN v2 1x, 1-bit spikes",
-                                              "SNN v2 1x, 4-bit spikes",
-                                              "SNN v2 1x, full precision"]  # 6: not run
+    assert [r["model"] for r in rows][:4] == ["SNN v2, 1-bit spikes",
+                                              "SNN v2, 4-bit spikes",
+                                              "SNN v2, full precision",  # 6: not run
+                                              "SNN v2 1.5x, 1-bit spikes"]
     assert [float(r["per"]) for r in rows] == [45.0, 28.0, 25.0, 50.0, 43.0, 26.0,
                                                23.0]
     for png in ("precision_sweep.png", "precision_width.png"):
