@@ -107,10 +107,9 @@ def run(args: argparse.Namespace) -> int:
     png_path = os.path.join(args.out, "gradflow.png")
     gradflow.write_csv(csv_path, curves)
     bits = "full precision" if args.bits is None else f"{args.bits} bits"
-    when = " and ".join(w for w, on in (("at init", models), ("trained", args.exp))
-                        if on)
-    gradflow.plot(png_path, curves, title=f"gradient flow {when} "
-                  f"({bits + ' at init' if models else 'trained weights'})")
+    parts = ([f"at init ({bits})"] if models else []) + (
+        ["after training (real features)"] if args.exp else [])
+    gradflow.plot(png_path, curves, title="gradient flow " + " and ".join(parts))
     marks = sorted({d for d in (1, 10, 30, args.frames - 1) if d < args.frames})
     print("normalised gradient g(d)/g(0) at distance d")
     width = max(13, *(len(c.model) + 1 for c in curves))
