@@ -133,6 +133,8 @@ def test_verdict_wording() -> None:
     rev = orderings.judge_paired("v2", "v1", {1: 34.0, 2: 34.1, 3: 34.2},
                                  {1: 33.0, 2: 33.0, 3: 33.0}, "PER")
     assert rev["verdict"] == "does not hold (reversed, significant)"
+    one = orderings.judge_paired("v1", "trad", {1: 33.0}, {1: 62.0}, "PER")
+    assert one["verdict"] == "holds (1 seed, untested)"
 
 
 def test_read_res_takes_epochs_and_the_last_wer(tmp_path):

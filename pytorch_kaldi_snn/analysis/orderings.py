@@ -13,6 +13,8 @@ A claim "A < B" on a per-seed metric is judged by the paired difference d = A - 
     holds in the mean     mean d < 0, CI includes 0 (not significant)
     does not hold         mean d >= 0 (and "reversed" when the CI lies above 0)
 
+with "(1 seed, untested)" appended when only one seed pairs up.
+
 Orderings of means without seed pairing (sparsity, cost, sweeps) hold when every
 adjacent pair of means is in the paper's order.
 """
@@ -41,7 +43,9 @@ def judge_paired(a: str, b: str, per_seed_a: Mapping[int, float],
     claim = f"{NAMES.get(a, a)} has a lower {what} than {NAMES.get(b, b)}"
     if d.n == 0:
         return {"claim": claim, "verdict": "not measured", "detail": "no paired seeds"}
-    if d.mean < 0:
+    if d.n == 1:
+        verdict = ("holds" if d.mean < 0 else "does not hold") + " (1 seed, untested)"
+    elif d.mean < 0:
         sig = d.ci_high is not None and d.ci_high < 0
         verdict = "holds" if sig else "holds in the mean (not significant)"
     else:
