@@ -1,11 +1,23 @@
-"""Comparison tables and plots for a demo (or any) set of experiment folders.
+"""Table 1, paired comparisons, Fig. 5 and the paper's orderings for a set of runs.
 
-``python -m pytorch_kaldi_snn.reports DIR --archs lstm gru trad v1 v2 --seeds N`` reads
-``DIR/<arch>_seed<N>/`` (res.res, table1.json, decode_word/best_wer) and writes
-``DIR/results/summary.{md,csv}`` and ``DIR/results/curves.png``; with
-``--sweep 1,2,4,6,0`` also ``DIR/v2_b<bits>_seed<N>/`` into
-``DIR/results/sweep.{md,csv}`` and ``DIR/results/precision_sweep.png`` (the paper's
-Fig. 5a: error against spike precision; 0 bits means full precision).
+``python -m pytorch_kaldi_snn.reports DIR --archs lstm gru trad v1 v2 --seeds N``
+reads ``DIR/<arch>_seed<N>/`` (res.res, table1.json, ops_*test*.json,
+decode_word/best_wer) and writes into ``DIR/results/``:
+
+- ``runs.csv``: one row per expected run with its status (decoded / not decoded /
+  not run) and every metric;
+- ``summary.{md,csv,json}``: Table 1 per architecture over the decoded runs only
+  (mean, sd and 95 % t CI over seeds; accuracy = 100 - PER; zero outputs; mults per
+  frame against LSTM and GRU in our convention and in the authors' tally), the paired
+  comparisons (v2 - v1, v2 - LSTM, v1 - trad, ...) and the list of missing runs;
+- ``report.md``: all of it plus which of the paper's orderings hold on this data;
+- ``curves.png``: training loss and dev frame error per epoch.
+
+With ``--sweep 1,2,3,4,5,6,0`` also ``DIR/v2_b<bits>_seed<N>/`` (width 1x) and, with
+``--widths 1x,2x,3x``, ``DIR/v2_b<bits>_w<W>_seed<N>/`` for the other widths (``1.5x``
+is spelled ``1p5x`` in folder names): ``sweep.{md,csv,json}``,
+``precision_sweep.png`` (Fig. 5a, width 1x) and ``precision_width.png`` (Fig. 5b).
+0 bits means full precision.
 """
 
 from __future__ import annotations
@@ -15,185 +27,154 @@ import csv
 import io
 import json
 import logging
-import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from statistics import mean
+
+from pytorch_kaldi_snn.analysis import figures, orderings, results
+from pytorch_kaldi_snn.analysis.results import METRICS, NAMES, Run
 
 logger = logging.getLogger(__name__)
-NAMES = {"lstm": "LSTM", "gru": "GRU", "trad": "SNN traditional", "v1": "SNN v1",
-         "v2": "SNN v2"}
-_EPOCH = re.compile(r"ep=(\d+) .*?loss=([0-9.naif]+) err=([0-9.naif]+) valid=\S+ "
-                    r"loss=([0-9.naif]+) err=([0-9.naif]+)")
-_WER = re.compile(r"%WER\s+([0-9.]+)")
+
+# Table-1 columns: (key, header, digits).
+TABLE = (("accuracy", "accuracy (100 - PER)", 2), ("per", "test PER %", 2),
+         ("wer", "test WER %", 2), ("zero_outputs_pct", "zero outputs %", 1),
+         ("mults_vs_lstm", "mults / LSTM (ours)", 3),
+         ("mults_vs_gru", "mults / GRU (ours)", 3),
+         ("authors_vs_lstm", "mults / LSTM (authors' tally)", 3),
+         ("authors_vs_gru", "mults / GRU (authors' tally)", 3),
+         ("epochs_run", "epochs", 0))
 
 
-def read_res(path: Path) -> dict[str, object]:
-    """Epoch lines and the last %WER line of a PyTorch-Kaldi res.res."""
-    epochs, per = [], None
-    for line in path.read_text().splitlines():
-        m = _EPOCH.search(line)
-        if m:
-            epochs.append(tuple(float(x) for x in m.groups()))
-        w = _WER.search(line)
-        if w:
-            per = float(w.group(1))
-    return {"epochs": epochs, "per": per}
-
-
-def collect(root: Path, archs: list[str], seeds: int,
-            folder: str = "{arch}_seed{seed}") -> list[dict]:
-    """One row per finished run ``root/<folder>`` (``folder`` formatted with the arch
-    and the seed): PER from res.res, WER from decode_word/best_wer, Table-1 columns from
-    table1.json, and the per-epoch curves."""
-    rows = []
-    for a in archs:
-        for seed in range(1, seeds + 1):
-            exp = root / folder.format(arch=a, seed=seed)
-            if not (exp / "res.res").is_file():
-                logger.warning("no results in %s", exp)
-                continue
-            res = read_res(exp / "res.res")
-            row = {"arch": a, "seed": seed, "exp": str(exp), "per": res["per"],
-                   "wer": None,
-                   "zero_outputs_pct": None, "mults_vs_lstm": None,
-                   "mults_vs_gru": None,
-                   "epochs": res["epochs"]}
-            best = exp / "decode_word" / "best_wer"
-            if best.is_file():
-                m = _WER.search(best.read_text())
-                row["wer"] = float(m.group(1)) if m else None
-            t1 = exp / "table1.json"
-            if t1.is_file():
-                data = json.loads(t1.read_text())
-                entry = data[0] if isinstance(data, list) and data else data
-                if isinstance(entry, dict):
-                    for k in ("zero_outputs_pct", "mults_vs_lstm", "mults_vs_gru"):
-                        row[k] = entry.get(k)
-            rows.append(row)
-    return rows
-
-
-def _avg(values: list[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return mean(vals) if vals else None
-
-
-def summarise(rows: list[dict]) -> list[dict]:
-    out = []
-    for a in dict.fromkeys(r["arch"] for r in rows):
-        group = [r for r in rows if r["arch"] == a]
-        summary = {"model": NAMES.get(a, a), "runs": len(group)}
-        for k in ("per", "wer", "zero_outputs_pct", "mults_vs_lstm", "mults_vs_gru"):
-            summary[k] = _avg([r[k] for r in group])
-        summary["accuracy"] = None if summary["per"] is None else 100 - summary["per"]
-        out.append(summary)
-    return out
-
-
-COLUMNS = ["model", "runs", "per", "wer", "accuracy", "zero_outputs_pct",
-           "mults_vs_lstm", "mults_vs_gru"]
-HEADERS = ["model", "runs", "PER %", "WER %", "accuracy (100-PER)", "zero outputs %",
-           "mults / LSTM", "mults / GRU"]
-
-
-def _fmt(v) -> str:
+def _fmt(v, digits: int = 2) -> str:
     if v is None:
         return "-"
-    return f"{v:.2f}" if isinstance(v, float) else str(v)
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def to_markdown(summary: list[dict]) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(_fmt(s[c]) for c in COLUMNS) + " |" for s in summary]
+def _cell(row: dict, key: str, digits: int) -> str:
+    """``mean +- half-width of the 95 % CI`` (mean alone with one run)."""
+    m = row.get(key)
+    if m is None:
+        return "-"
+    lo, hi = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    if lo is None or hi is None:
+        return _fmt(m, digits)
+    return f"{_fmt(m, digits)} ± {_fmt((hi - lo) / 2, digits)}"
+
+
+def table_markdown(summary: Sequence[dict]) -> str:
+    """Table 1: ``mean ± 95 % CI half-width`` over the decoded seeds."""
+    heads = ["model", "runs"] + [h for _, h, _ in TABLE]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for s in summary:
+        runs = str(s["runs"]) + (f" (+{s['missing']} missing)" if s["missing"] else "")
+        lines.append("| " + " | ".join([s["model"], runs] + [
+            _cell(s, k, d) for k, _, d in TABLE]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_csv(summary: list[dict]) -> str:
+def stats_markdown(summary: Sequence[dict], key: str = "per") -> str:
+    """Mean, sd and the 95 % CI of one metric per architecture."""
+    lines = [f"| model | n | mean {key} | sd | 95% CI |", "|---|---|---|---|---|"]
+    for s in summary:
+        ci = ("-" if s[f"{key}_ci_low"] is None
+              else f"[{s[f'{key}_ci_low']:.2f}, {s[f'{key}_ci_high']:.2f}]")
+        lines.append(f"| {s['model']} | {s[f'{key}_n']} | {_fmt(s[key])} | "
+                     f"{_fmt(s[f'{key}_sd'])} | {ci} |")
+    return "\n".join(lines) + "\n"
+
+
+def comparisons_markdown(comps: Sequence[dict]) -> str:
+    """Paired differences A - B matched by seed (negative: A has the lower error)."""
+    lines = ["| metric | A - B | seeds | mean difference | 95% CI | t | p (paired t) |",
+             "|---|---|---|---|---|---|---|"]
+    for c in comps:
+        ci = ("-" if c["ci_low"] is None
+              else f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]")
+        t = "-" if c["t"] is None else f"{c['t']:.2f}"
+        p = "-" if c["p"] is None else f"{c['p']:.3g}"
+        diff = "-" if c["diff_mean"] is None else f"{c['diff_mean']:+.2f}"
+        name = f"{NAMES.get(c['a'], c['a'])} - {NAMES.get(c['b'], c['b'])}"
+        lines.append(f"| {c['metric']} | {name} | {','.join(map(str, c['seeds']))} | "
+                     f"{diff} | {ci} | {t} | {p} |")
+    return "\n".join(lines) + "\n"
+
+
+def missing_markdown(runs: Sequence[Run]) -> str:
+    miss = results.missing(runs)
+    if not miss:
+        return "All expected runs decoded.\n"
+    return "Missing (excluded from every mean):\n\n" + "".join(
+        f"- {Path(r.exp).name} ({NAMES.get(r.arch, r.arch)} seed {r.seed}): "
+        f"{r.status}\n"
+        for r in miss)
+
+
+def _csv(rows: Sequence[dict], columns: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(COLUMNS)
-    for s in summary:
-        w.writerow(["" if s[c] is None else s[c] for c in COLUMNS])
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
     return buf.getvalue()
 
 
-def plot_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for r in rows:
-        if not r["epochs"]:
-            continue
-        ep = [e[0] for e in r["epochs"]]
-        label = f"{NAMES.get(r['arch'], r['arch'])} s{r['seed']}"
-        axes[0].plot(ep, [e[1] for e in r["epochs"]], label=label)
-        axes[1].plot(ep, [100 * e[4] for e in r["epochs"]], label=label)
-    axes[0].set(xlabel="epoch", ylabel="training loss (NLL)", title="training loss")
-    axes[1].set(xlabel="epoch", ylabel="dev frame error %", title="dev frame error")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+SUMMARY_COLUMNS = ["model", "arch", "runs", "missing"] + [
+    f"{k}{suffix}" for k in METRICS for suffix in ("", "_sd", "_ci_low", "_ci_high")]
+RUN_COLUMNS = ["arch", "seed", "status", "exp"] + list(METRICS)
 
 
-def run_lines(rows: list[dict]) -> str:
+def run_rows(runs: Sequence[Run]) -> list[dict]:
+    return [{"arch": r.arch, "seed": r.seed, "status": r.status, "exp": r.exp,
+             **r.values} for r in runs]
+
+
+def run_lines(runs: Sequence[Run]) -> str:
     """The lines the demo prints per run: PER (phone graph), WER (word graph),
-    Table 1."""
+    the run's table1.md."""
     out = []
-    for r in rows:
-        name = f"{NAMES.get(r['arch'], r['arch'])} seed {r['seed']}"
-        out.append(f"PER {_fmt(r['per'])} % (phone graph)  {name}  {r['exp']}")
-        out.append(f"WER {_fmt(r['wer'])} % (word graph)   {name}  {r['exp']}")
-        t1 = Path(r["exp"]) / "table1.md"
+    for r in runs:
+        name = f"{NAMES.get(r.arch, r.arch)} seed {r.seed}"
+        if not r.decoded:
+            out.append(f"MISSING ({r.status})  {name}  {r.exp}")
+            continue
+        out.append(f"PER {_fmt(r.get('per'))} % (phone graph)  {name}  {r.exp}")
+        out.append(f"WER {_fmt(r.get('wer'))} % (word graph)   {name}  {r.exp}")
+        t1 = Path(r.exp) / "table1.md"
         if t1.is_file():
             out.append(f"Table-1 row of {name} ({t1}):")
             out.append(t1.read_text().rstrip())
     return "\n".join(out) + "\n"
 
 
-def sweep_rows(root: Path, bits: list[int], seeds: int) -> list[dict]:
-    """Precision-sweep runs ``root/v2_b<bits>_seed<N>``, averaged over seeds, sorted by
-    bits (0 = full precision goes last)."""
-    out = []
-    for b in sorted(bits, key=lambda x: (x == 0, x)):
-        rows = collect(root, ["v2"], seeds, folder=f"v2_b{b}_seed{{seed}}")
-        if not rows:
-            continue
-        s = summarise(rows)[0]
-        s["model"] = f"SNN v2, {b}-bit spikes" if b else "SNN v2, full precision"
-        s["bits"] = b
-        out.append(s)
-    return out
+def width_folder(width: str) -> str:
+    """Folder-name spelling of a width label: ``1.5x`` -> ``1p5x``."""
+    return width.replace(".", "p")
 
 
-def plot_sweep(sweep: list[dict], path: Path) -> None:
-    """PER and WER against spike precision (paper Fig. 5a)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [str(s["bits"]) if s["bits"] else "full" for s in sweep]
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for key, name in (("per", "PER"), ("wer", "WER")):
-        ys = [s[key] for s in sweep]
-        if any(y is not None for y in ys):
-            ax.plot(labels, [float("nan") if y is None else y for y in ys], "o-",
-                    label=name)
-    ax.set(xlabel="spike precision (bits)", ylabel="error %",
-           title="SNN v2: error against spike precision")
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+def sweep_summary(root: Path, bits: Sequence[int], widths: Sequence[str],
+                  seeds: int) -> tuple[dict[str, list[dict]], list[Run]]:
+    """Per width, the v2 sweep rows sorted by bits (full precision last)."""
+    out: dict[str, list[dict]] = {}
+    all_runs: list[Run] = []
+    for w in widths:
+        rows = []
+        for b in sorted(bits, key=lambda x: (x == 0, x)):
+            tag = "" if w == "1x" else f"_w{width_folder(w)}"
+            runs = results.collect(root, ["v2"], seeds,
+                                   folder=f"v2_b{b}{tag}_seed{{seed}}")
+            all_runs += runs
+            if not any(r.decoded for r in runs):
+                continue
+            s = results.summarise(runs)[0]
+            s.update(model=("SNN v2, " if w == "1x" else f"SNN v2 {w}, ")
+                     + (f"{b}-bit spikes" if b else "full precision"),
+                     bits=b, width=w)
+            rows.append(s)
+        if rows:
+            out[w] = rows
+    return out, all_runs
 
 
 def _write(path: Path, text: str) -> None:
@@ -212,6 +193,43 @@ def _bits(text: str) -> list[int]:
     return bits
 
 
+def _widths(text: str) -> list[str]:
+    out = [w.strip() for w in text.split(",") if w.strip()]
+    for w in out:
+        try:
+            ok = w.endswith("x") and float(w[:-1]) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise argparse.ArgumentTypeError(f"widths like 1x,1.5x,2x,3x, not {text!r}")
+    return out
+
+
+def _sweep_section(root: Path, out: Path, args) -> list[str]:
+    """Write the sweep files; returns the report's Markdown lines."""
+    grid, sruns = sweep_summary(root, args.sweep, args.widths,
+                                args.sweep_seeds or args.seeds)
+    if not grid:
+        logger.warning("no finished precision-sweep runs under %s", root)
+        return []
+    rows = [r for rs in grid.values() for r in rs]
+    md = table_markdown(rows)
+    _write(out / "sweep.md", md)
+    _write(out / "sweep.csv", _csv(rows, ["width", "bits"] + SUMMARY_COLUMNS))
+    _write(out / "sweep.json", json.dumps(rows, indent=2) + "\n")
+    if "1x" in grid:
+        figures.plot_precision(grid["1x"], out / "precision_sweep.png")
+    figures.plot_precision_width(grid, out / "precision_width.png",
+                                 "SNN v2: error against precision and width")
+    means = {(r["width"], r["bits"]): r["per"] for r in rows}
+    claims = orderings.sweep_claims(means, args.sweep, list(grid))
+    print(md, end="")
+    print(f"precision sweep: {out}/sweep.md, sweep.csv, precision_sweep.png")
+    return ["## Fig. 5: precision (and width) sweep of SNN v2", "", md,
+            "![Fig. 5a](precision_sweep.png) ![Fig. 5b](precision_width.png)", "",
+            orderings.claims_markdown(claims), missing_markdown(sruns)]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", help="folder holding <arch>_seed<N>/ experiment folders")
@@ -220,33 +238,46 @@ def main(argv=None) -> int:
     p.add_argument("--sweep", type=_bits, default=None,
                    help="spike bit widths of a precision sweep, e.g. 1,2,4,6,0 "
                    "(0 = full precision)")
+    p.add_argument("--widths", type=_widths, default=["1x"],
+                   help="widths of the sweep (Fig. 5b), e.g. 1x,1.5x,2x,3x")
+    p.add_argument("--sweep-seeds", type=int, default=None,
+                   help="seeds per sweep point (default: --seeds)")
+    p.add_argument("--title", default="Demo benchmark", help="report title")
     args = p.parse_args(argv)
     root = Path(args.root)
-    rows = collect(root, args.archs, args.seeds)
-    if not rows:
-        print(f"no finished experiments under {root}", file=sys.stderr)
+    runs = results.collect(root, args.archs, args.seeds)
+    if not any(r.decoded for r in runs):
+        print(f"no decoded experiments under {root}", file=sys.stderr)
         return 1
-    summary = summarise(rows)
+    summary = results.summarise(runs)
+    comps = results.comparisons(runs, "per") + results.comparisons(runs, "wer")
+    claims = orderings.table1_claims(runs, summary)
     out = root / "results"
     out.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(summary)
-    _write(out / "summary.md", md)
-    _write(out / "summary.csv", to_csv(summary))
-    plot_curves(rows, out / "curves.png")
-    print(run_lines(rows), end="")
+    md = table_markdown(summary)
+    _write(out / "summary.md", md + "\n" + comparisons_markdown(comps) + "\n" +
+           missing_markdown(runs))
+    _write(out / "summary.csv", _csv(summary, SUMMARY_COLUMNS))
+    _write(out / "runs.csv", _csv(run_rows(runs), RUN_COLUMNS))
+    _write(out / "summary.json", json.dumps(
+        {"summary": summary, "comparisons": comps, "claims": claims,
+         "runs": run_rows(runs)}, indent=2) + "\n")
+    figures.plot_curves([r for r in runs if r.epochs], out / "curves.png")
+    report = [f"# {args.title}", "", f"Runs under `{root}`; mean ± half-width of the "
+              "95% t confidence interval over the decoded seeds.", "",
+              "## Table 1", "", md, "### Test PER per architecture", "",
+              stats_markdown(summary), "### Paired comparisons (matched by seed)", "",
+              comparisons_markdown(comps), missing_markdown(runs),
+              "## The paper's orderings on this data", "",
+              orderings.claims_markdown(claims), "![curves](curves.png)", ""]
+    print(run_lines(runs), end="")
     print(md, end="")
-    print(f"results: {out}/summary.md, summary.csv, curves.png")
+    print(comparisons_markdown(comps), end="")
+    print(orderings.claims_markdown(claims), end="")
     if args.sweep:
-        sweep = sweep_rows(root, args.sweep, args.seeds)
-        if sweep:
-            smd = to_markdown(sweep)
-            _write(out / "sweep.md", smd)
-            _write(out / "sweep.csv", to_csv(sweep))
-            plot_sweep(sweep, out / "precision_sweep.png")
-            print(smd, end="")
-            print(f"precision sweep: {out}/sweep.md, sweep.csv, precision_sweep.png")
-        else:
-            logger.warning("no finished precision-sweep runs under %s", root)
+        report += _sweep_section(root, out, args)
+    _write(out / "report.md", "\n".join(report) + "\n")
+    print(f"results: {out}/report.md, summary.md/.csv/.json, runs.csv, curves.png")
     return 0
 
 

@@ -1,8 +1,11 @@
-"""``pytorch-kaldi-snn grad-flow --out DIR``: gradient flow vs time distance.
+"""``pytorch-kaldi-snn grad-flow --out DIR [--exp EXP ...]``: gradient flow vs time
+distance.
 
 Writes ``DIR/gradflow.csv`` and ``DIR/gradflow.png`` (log y axis) for the traditional,
-v1, v2, GRU and LSTM layers at random initialisation, and prints the normalised
-gradient at a few distances. See :mod:`pytorch_kaldi_snn.analysis.gradflow`.
+v1, v2, GRU and LSTM layers at random initialisation and/or, with ``--exp`` (an
+experiment folder, repeatable), for the first recurrent layer of trained models on
+their own test features; prints the normalised gradient at a few distances. See
+:mod:`pytorch_kaldi_snn.analysis.gradflow` and :mod:`.gradflow_trained`.
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``grad-flow``."""
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
-        "--models", default=",".join(gradflow.MODELS),
-        help="comma-separated subset of " + ",".join(gradflow.MODELS),
+        "--models", default=None,
+        help="layers at initialisation: comma-separated subset of "
+        + ",".join(gradflow.MODELS) + " (default: all of them without --exp, "
+        "none with --exp)",
+    )
+    parser.add_argument(
+        "--exp", action="append", default=[], metavar="EXP_DIR",
+        help="trained experiment folder (exp.cfg, exp_files/final_architecture1.pkl); "
+        "repeatable; its first recurrent layer on windows of its test features",
     )
     parser.add_argument("--input", type=int, default=40, help="input features (F)")
     parser.add_argument("--hidden", type=int, default=128, help="neurons per layer (H)")
@@ -63,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute the curves, write CSV and PNG, print a summary table."""
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    text = args.models if args.models is not None else (
+        "" if args.exp else ",".join(gradflow.MODELS))
+    models = [m.strip() for m in text.split(",") if m.strip()]
     for m in models:
         if m not in gradflow.MODELS:
             raise ConfigError(
@@ -81,17 +93,29 @@ def run(args: argparse.Namespace) -> int:
             batch=args.batch, n_bits=args.bits, k=args.k, beta=args.beta,
             forget_bias=args.forget_bias, seed=args.seed,
         ))
+    if args.exp:
+        from pytorch_kaldi_snn.analysis.gradflow_trained import trained_gradient_flow
+
+        for exp in tqdm(args.exp, desc="grad-flow (trained)", disable=None):
+            curves.append(trained_gradient_flow(exp, frames=args.frames,
+                                                batch=args.batch, seed=args.seed))
+    if not curves:
+        raise ConfigError("nothing to measure", key="--models", value=text,
+                          allowed="--models and/or --exp")
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, "gradflow.csv")
     png_path = os.path.join(args.out, "gradflow.png")
     gradflow.write_csv(csv_path, curves)
     bits = "full precision" if args.bits is None else f"{args.bits} bits"
-    gradflow.plot(png_path, curves, title=f"gradient flow at init ({bits})")
+    parts = ([f"at init ({bits})"] if models else []) + (
+        ["after training (real features)"] if args.exp else [])
+    gradflow.plot(png_path, curves, title="gradient flow " + " and ".join(parts))
     marks = sorted({d for d in (1, 10, 30, args.frames - 1) if d < args.frames})
     print("normalised gradient g(d)/g(0) at distance d")
-    print("model        " + "".join(f"{'d=' + str(d):>12}" for d in marks))
+    width = max(13, *(len(c.model) + 1 for c in curves))
+    print(f"{'model':<{width}}" + "".join(f"{'d=' + str(d):>12}" for d in marks))
     for c in curves:
         norm = c.normalised()
-        print(f"{c.model:<13}" + "".join(f"{norm[d]:>12.3e}" for d in marks))
+        print(f"{c.model:<{width}}" + "".join(f"{norm[d]:>12.3e}" for d in marks))
     print(f"wrote {csv_path} and {png_path}")
     return 0

@@ -6,7 +6,9 @@ no res.res). After training, each ``forward_with`` dataset is forwarded; outputs
 best ``%WER`` line is appended to ``res.res`` and printed. A Table-1 style row is
 written to ``<out_folder>/table1.{json,md}``::
 
-    accuracy = 100 - %WER (or 100 - 100 * frame error when nothing was decoded)
+    accuracy = 100 - PER   (phone graph: the %WER line of a phone graph is a PER)
+    accuracy = 100 - WER   (word graph)
+    accuracy = 100 - 100 * frame error   (nothing was decoded)
 
 The run holds the out folder's lock throughout, removes temp files a killed run left,
 and (from a cfg) records the effective cfg as ``conf.cfg`` or refuses to continue a run
@@ -72,12 +74,25 @@ def append_res(plan: ExperimentPlan, line: str) -> None:
     atomic_write_text(path, old + line.rstrip("\n") + "\n")
 
 
+def error_unit(line: str) -> str:
+    """``PER`` when the decode folder named at the end of a ``%WER`` line was decoded
+    with a phone graph (its ``graph_kind`` file says ``phone``), else ``WER``."""
+    words = line.split()
+    kind = os.path.join(os.path.dirname(words[-1]), "graph_kind") if words else ""
+    if kind and os.path.isfile(kind):
+        with open(kind) as fh:
+            if fh.read().strip() == "phone":
+                return "PER"
+    return "WER"
+
+
 def table1_row(label: str, data: str, result: ForwardResult,
-               wer: float | None) -> dict:
-    """Accuracy, zero outputs and multiplications of one forward dataset."""
+               wer: float | None, unit: str = "WER") -> dict:
+    """Accuracy, zero outputs and multiplications of one forward dataset (``unit``:
+    what the decoded error rate ``wer`` is, PER or WER)."""
     ops = (result.ops or {}).get("table1", {})
     if wer is not None:
-        accuracy, source = 100.0 - wer, "100 - %WER"
+        accuracy, source = 100.0 - wer, f"100 - {unit}"
     elif result.frame_err is not None:
         accuracy, source = 100.0 * (1.0 - result.frame_err), "100 - frame error %"
     else:
@@ -113,7 +128,7 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
     """Forward, decode and score; returns the Table-1 rows."""
     results = forward_experiment(plan, ctx, final)
     label = "+".join(a.name for a in plan.archs)
-    wers: dict[str, float] = {}
+    wers: dict[str, tuple[float, str]] = {}
     # dev first: its best decoding settings are applied to the other sets
     for data in sorted(results, key=lambda d: d not in plan.valid_with):
         for i, out in enumerate(plan.forward.outs):
@@ -124,8 +139,8 @@ def forward_and_decode(plan: ExperimentPlan, ctx: DistContext,
                 line, value = scored
                 append_res(plan, line)
                 print(line)
-                wers.setdefault(data, value)
-    rows = [table1_row(label, data, result, wers.get(data))
+                wers.setdefault(data, (value, error_unit(line)))
+    rows = [table1_row(label, data, result, *wers.get(data, (None, "WER")))
             for data, result in results.items()]
     if ctx.is_main and rows:
         write_table1(plan, rows)

@@ -20,6 +20,8 @@ word_lmwts=4,6,8,10,12
 word_wips=0,0.5
 word_beam=9
 word_lattice_beam=4
+mode=default
+benchmark=false
 help_message="Usage: bash recipes/demo/run.sh [options]
   --stage N        first stage to run (default 0)
   --stop-stage N   last stage to run (default 100)
@@ -45,10 +47,22 @@ help_message="Usage: bash recipes/demo/run.sh [options]
   --sweep LIST     precision sweep (Fig. 5a): also train SNN v2 with these spike
                    bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0);
                    threshold k = 0 at every width, as in cfg/sweeps/
+  --mode M         default (this 10-minute demo) or benchmark: Table 1 under the
+                   paper's protocol, 5 archs x 3 seeds x 24 epochs with newbob, about
+                   1 hour on 2 idle cores (recipes/demo/local/benchmark.sh --help)
+  --benchmark B    true: the same as --mode benchmark
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
 decode folders under <dir>/<arch>_seed<N>/."
 
+# Benchmark mode takes its own options (recipes/demo/local/benchmark.sh --help).
+case " $* " in
+  *" --mode benchmark "*|*" --mode=benchmark "*|*" --benchmark true "*|\
+  *" --benchmark=true "*|*" --benchmark --"*|*" --benchmark ")
+    exec bash "$ROOT/recipes/demo/local/benchmark.sh" "$@" ;;
+esac
 . "$ROOT/recipes/common/parse_options.sh"
+case "$mode" in default|benchmark) ;; *)
+  echo "$0: --mode must be default or benchmark (got $mode)" >&2; exit 1 ;; esac
 . "$ROOT/recipes/common/log.sh"
 . "$ROOT/recipes/demo/path.sh"
 . "$ROOT/recipes/demo/cmd.sh"
