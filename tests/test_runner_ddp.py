@@ -2,8 +2,8 @@
 
 Two gloo CPU ranks with 5 pieces each train the tiny demo corpus like one process with
 10: the same res.res losses and errors, the same .info sums, the same final model and
-the same forward output. The global batch count is odd in every epoch, so the last
-step of each epoch leaves rank 1 a placeholder; the dev set ``demo_dev`` gives rank 1
+the same forward output. The global batch count is odd in at least one epoch, so the
+last step of that epoch leaves rank 1 a placeholder; the dev set ``demo_dev`` gives rank 1
 fewer batches than rank 0 and the one-utterance dev set ``demo_dev1`` gives it none.
 A tiny LSTM without dropout or batch norm (which are rank-local by nature) keeps the
 runs short and comparable.
@@ -145,9 +145,9 @@ def _assert_same_run(one: str, two: str, atol: float = 1e-5,
 def test_two_ranks_train_like_one_process_at_twice_the_batch(runs, tiny_aligned):
     lengths = {u: m.shape[0] for u, m in kaldiio.load_scp(
         str(tiny_aligned["data"] / "train" / "feats.scp")).items()}
-    for max_len in (100, 200):  # the demo cfg's curriculum over the two epochs
-        n = len(make_batches(make_pieces(lengths, max_len), PER_RANK))
-        assert n % 2 == 1  # rank 1 has no batch in the last step of the epoch
+    counts = [len(make_batches(make_pieces(lengths, max_len), PER_RANK))
+              for max_len in (100, 200)]  # the demo cfg's curriculum over two epochs
+    assert any(n % 2 == 1 for n in counts)  # rank 1 has no batch in a last step
     one, two = runs
     _assert_same_run(one, two)
     arks = [dict(kaldiio.load_ark(glob.glob(os.path.join(o, "exp_files",
