@@ -3,8 +3,9 @@
 Two gloo CPU ranks with 5 pieces each train the tiny demo corpus like one process with
 10: the same res.res losses and errors, the same .info sums, the same final model and
 the same forward output. The global batch count is odd in at least one epoch, so the
-last step of that epoch leaves rank 1 a placeholder; the dev set ``demo_dev`` gives rank 1
-fewer batches than rank 0 and the one-utterance dev set ``demo_dev1`` gives it none.
+last step of that epoch leaves rank 1 a placeholder; the dev set ``demo_dev`` gives
+rank 1 fewer batches than rank 0 and the one-utterance dev set ``demo_dev1`` gives it
+none.
 A tiny LSTM without dropout or batch norm (which are rank-local by nature) keeps the
 runs short and comparable.
 """
