@@ -2,7 +2,8 @@
 
 ``python -m pytorch_kaldi_snn.reports DIR --archs lstm gru trad v1 v2 --seeds N``
 reads ``DIR/<arch>_seed<N>/`` (res.res, table1.json, ops_*test*.json,
-decode_word/best_wer) and writes into ``DIR/results/``:
+decode_word/dev_selected_wer: test at dev's best setting) and writes into
+``DIR/results/``:
 
 - ``runs.csv``: one row per expected run with its status (decoded / not decoded /
   not run) and every metric;

@@ -176,3 +176,15 @@ def test_bad_arguments(tmp_path):
     for bad in (["--sweep", "1,x"], ["--sweep", "40"], ["--widths", "2"]):
         with pytest.raises(SystemExit):
             reports.main([str(tmp_path), *bad])
+
+
+def test_wer_is_the_dev_selected_one_when_present(tmp_path):
+    from pytorch_kaldi_snn.analysis.results import read_run
+
+    _exp(tmp_path, "v1_seed1", 20.0, 30.0)  # best_wer: the best of test's own grid
+    run = read_run(tmp_path / "v1_seed1", "v1", 1)
+    assert run.values["wer"] == 30.0
+    (tmp_path / "v1_seed1" / "decode_word" / "dev_selected_wer").write_text(
+        "%WER 31.50 [ 3 / 10, 0 ins, 0 del, 3 sub ] x/wer_6_0\n")
+    run = read_run(tmp_path / "v1_seed1", "v1", 1)
+    assert run.values["wer"] == 31.5

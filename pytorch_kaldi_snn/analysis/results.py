@@ -112,7 +112,10 @@ def read_run(exp: Path, arch: str, seed: int) -> Run:
     v["accuracy"] = None if per is None else 100.0 - per
     v["epochs_run"] = float(len(res["epochs"])) if res["epochs"] else None
     v["final_dev_err"] = 100.0 * res["epochs"][-1][4] if res["epochs"] else None
-    best = exp / "decode_word" / "best_wer"
+    # the test WER at dev's best setting; best_wer (best on test) only for old folders
+    best = exp / "decode_word" / "dev_selected_wer"
+    if not best.is_file():
+        best = exp / "decode_word" / "best_wer"
     if best.is_file():
         m = _WER.search(best.read_text())
         v["wer"] = float(m.group(1)) if m else None

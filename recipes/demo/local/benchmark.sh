@@ -93,7 +93,7 @@ progress() {  # progress NAME SECONDS: one line per finished run
   local name=$1 secs=$2 exp="$dir/$1" done per wer
   done=$(find "$dir" -maxdepth 1 -name '.stage5.*_seed*.done' | wc -l)
   per=$(grep '%WER' "$exp/res.res" 2>/dev/null | tail -n 1 | awk '{print $2}')
-  wer=$(awk '{print $2}' "$exp/decode_word/best_wer" 2>/dev/null || true)
+  wer=$(awk '{print $2}' "$exp/decode_word/dev_selected_wer" 2>/dev/null || true)
   log "[$done/$total] $name: PER ${per:-?} %, WER ${wer:-?} %, ${secs} s;" \
     "benchmark elapsed $SECONDS s"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints the best PER (phone graph) and WER (word graph) line of every finished demo run,
+# Prints the test PER (phone graph) and WER (word graph) lines at the dev-chosen LM weight
+# and insertion penalty of every finished demo run,
 # like the RESULTS files of Kaldi's egs. Usage: local/show_results.sh [DIR]
 set -euo pipefail
 dir="${1:-exp/demo}"
@@ -9,7 +10,7 @@ for exp in "$dir"/*_seed*; do
   [ -f "$exp/res.res" ] || continue
   found=1
   per=$(grep '^%WER' "$exp/res.res" | tail -n 1 || true)
-  wer=$(cat "$exp/decode_word/best_wer" 2>/dev/null || true)
+  wer=$(cat "$exp/decode_word/dev_selected_wer" 2>/dev/null || true)
   echo "$(basename "$exp")"
   echo "  PER: ${per:-not decoded yet}"
   echo "  WER: ${wer:-not decoded yet}"
