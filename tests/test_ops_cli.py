@@ -94,3 +94,29 @@ def test_bad_input_is_one_line_and_nonzero(
     assert cli.main(["count-ops", "--cfg", str(cfg)]) == 1
     assert "--out-dim" in capsys.readouterr().err
     assert cli.main(["count-ops", "--layers", "8,x"]) == 1
+
+
+def test_checkpoint_of_our_runner_loads(tmp_path: Path) -> None:
+    """A runner checkpoint (numpy objects beside the weights: torch.load's default
+    weights_only refuses it) loads strictly; a wrong shape is one clear error."""
+    from pytorch_kaldi_snn.ops.cli import build_from_cfg
+    from pytorch_kaldi_snn.runner.checkpoint import save_checkpoint
+
+    cfg = tmp_path / "model.cfg"
+    cfg.write_text(CFG)
+    net = build_from_cfg(str(cfg), 5, 11, {})
+    paths = {}
+    for i, part in enumerate(net.mods, start=1):
+        paths[f"architecture{i}"] = str(tmp_path / f"a{i}.pkl")
+        save_checkpoint(paths[f"architecture{i}"], part.state_dict(), {},
+                        rng=np.random.get_state())
+    loaded = build_from_cfg(str(cfg), 5, 11, paths)
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        assert (a == b).all()
+    out = tmp_path / "out"
+    assert cli.main(["count-ops", "--cfg", str(cfg), "--input", "5", "--utts", "1",
+                     "--frames", "9", "--out-dim", "11", "--out", str(out),
+                     "--checkpoint", f"architecture1={paths['architecture1']}"]) == 0
+    assert cli.main(["count-ops", "--cfg", str(cfg), "--input", "5", "--utts", "1",
+                     "--frames", "9", "--out-dim", "12", "--out", str(out),
+                     "--checkpoint", f"architecture2={paths['architecture2']}"]) == 1

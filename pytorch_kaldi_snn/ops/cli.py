@@ -31,6 +31,7 @@ from pytorch_kaldi_snn.errors import ConfigError, DataError
 from pytorch_kaldi_snn.ops import report
 from pytorch_kaldi_snn.ops.counter import count_ops
 from pytorch_kaldi_snn.ops.paper import tally_from_summary
+from pytorch_kaldi_snn.runner.checkpoint import load_checkpoint, load_model_state
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,9 @@ def build_from_cfg(path: str, inp_dim: int, out_dim: int | None,
                                  section=name, file=path)
         net = make(cls, sec, dim, section=name, file=path)
         if name in checkpoints:
-            state = torch.load(checkpoints[name], map_location="cpu")
-            net.load_state_dict(state.get("model_par", state), strict=True)
+            state = load_checkpoint(checkpoints[name])
+            load_model_state(net, state.get("model_par", state), checkpoints[name],
+                             section=name)
         nets.append(net)
         dim = net.out_dim
     return _Chain(*nets)
