@@ -21,6 +21,9 @@ def test_phone_graph_gives_per_word_graph_wer(tmp_path: Path) -> None:
     assert error_unit(_line(tmp_path, "word")) == "WER"
     assert error_unit(_line(tmp_path, None)) == "WER"
     assert error_unit("") == "WER"
+    (tmp_path / "t").mkdir()
+    chosen = _line(tmp_path / "t", "phone") + f" (LMWT=2 WIP=0 chosen on {tmp_path}/d)"
+    assert error_unit(chosen) == "PER"  # a test line at dev's setting names the dev dir
 
 
 def test_table1_row_labels_accuracy(tmp_path: Path) -> None:

@@ -75,10 +75,12 @@ def append_res(plan: ExperimentPlan, line: str) -> None:
 
 
 def error_unit(line: str) -> str:
-    """``PER`` when the decode folder named at the end of a ``%WER`` line was decoded
-    with a phone graph (its ``graph_kind`` file says ``phone``), else ``WER``."""
+    """``PER`` when the decode folder named after the counts of a ``%WER`` line
+    (``%WER r [ ... ] DIR/wer_LMWT_WIP`` and maybe a note on how it was chosen) was
+    decoded with a phone graph (its ``graph_kind`` file says ``phone``), else ``WER``."""
     words = line.split()
-    kind = os.path.join(os.path.dirname(words[-1]), "graph_kind") if words else ""
+    path = words[words.index("]") + 1] if "]" in words[:-1] else ""
+    kind = os.path.join(os.path.dirname(path), "graph_kind") if path else ""
     if kind and os.path.isfile(kind):
         with open(kind) as fh:
             if fh.read().strip() == "phone":
