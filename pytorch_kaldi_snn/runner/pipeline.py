@@ -76,8 +76,8 @@ def append_res(plan: ExperimentPlan, line: str) -> None:
 
 def error_unit(line: str) -> str:
     """``PER`` when the decode folder named after the counts of a ``%WER`` line
-    (``%WER r [ ... ] DIR/wer_LMWT_WIP`` and maybe a note on how it was chosen) was
-    decoded with a phone graph (its ``graph_kind`` file says ``phone``), else ``WER``."""
+    (``%WER r [ ... ] DIR/wer_LMWT_WIP`` and maybe a note on how it was chosen)
+    was decoded with a phone graph (its ``graph_kind`` says ``phone``), else ``WER``."""
     words = line.split()
     path = words[words.index("]") + 1] if "]" in words[:-1] else ""
     kind = os.path.join(os.path.dirname(path), "graph_kind") if path else ""
