@@ -105,9 +105,12 @@ def test_demo_runs_end_to_end_on_tiny(tmp_path):
     r2 = _run(*args, "--stop-stage", "5", timeout=120)
     assert r2.returncode == 0
     assert "stage 4:" not in r2.stderr and "stage 1:" not in r2.stderr
-    # A one-point precision sweep (2-bit spikes) beside the finished run.
+    # A one-point precision sweep (2-bit spikes) beside the finished run. One epoch
+    # gives nearly flat likelihoods (priors from the mean posterior), which the word
+    # graph's default beam 9 barely prunes (over 150 s on dev alone): narrow beams.
     r3 = _run("--stage", "4", "--size", "tiny", "--epochs", "1", "--dir", str(out),
-              "--sweep", "2", "--word-lmwts", "8", timeout=200)
+              "--sweep", "2", "--word-lmwts", "8", "--word-beam", "5",
+              "--word-lattice-beam", "2", timeout=200)
     assert r3.returncode == 0, r3.stderr[-3000:]
     assert "stage 4: train v2_b2_seed1" in r3.stderr
     assert "stage 4: train v2_seed1" not in r3.stderr

@@ -21,8 +21,12 @@ from pytorch_kaldi_snn.datasets.audio import read_audio
 from pytorch_kaldi_snn.datasets.timit import CORE_TEST, FRAME_SHIFT
 from pytorch_kaldi_snn.kaldi.score import TIMIT_61_TO_39
 
-# TIMIT labels the demo phones are renamed to (h# is the silence; q is dropped).
-_TIMIT = tuple(sorted(p for p in TIMIT_61_TO_39 if p not in ("h#", "q")))
+# TIMIT labels the demo phones are renamed to: the demo's SIL becomes h#, its speech
+# phones take labels that are speech in TIMIT. Not q (dropped) nor the labels folded
+# into sil (h#, pau, epi and the closures): a voiced phone renamed pau made sil a model
+# of speech, and with the corpus's real silence at both ends the monophone flat start
+# then put the first phones into the leading silence (15-frame boundary error).
+_TIMIT = tuple(sorted(p for p, q in TIMIT_61_TO_39.items() if q not in ("sil", None)))
 
 
 def write_sphere(path, samples: np.ndarray, rate: int = 16000,

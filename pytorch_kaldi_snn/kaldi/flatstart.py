@@ -17,9 +17,13 @@ def training_graphs(model: MonoModel, l_fst, disambig: list[int],
     from pytorch_kaldi_snn.kaldi._backend import khg
 
     lex = read_fst(l_fst) if isinstance(l_fst, (str, Path)) else l_fst
+    opts = khg.TrainingGraphCompilerOptions()
+    # compile-train-graphs sets both scales to 0: gmm.align adds the transition
+    # probabilities of the current model (transition 1.0, self-loop 0.1) each pass
+    opts.transition_scale, opts.self_loop_scale = 0.0, 0.0
     comp = khg.TrainingGraphCompiler(
         trans_model=model.tm, ctx_dep=model.tree, lex_fst=lex,
-        disambig_syms=disambig, opts=khg.TrainingGraphCompilerOptions())
+        disambig_syms=disambig, opts=opts)
     return {u: comp.compile_graph_from_text(ids) for u, ids in transcripts.items()}
 
 

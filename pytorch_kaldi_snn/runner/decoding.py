@@ -47,6 +47,10 @@ from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
 from pytorch_kaldi_snn.runner.kaldi_script import run_decoding_script, script_path
 from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
+from pytorch_kaldi_snn.runner.posterior_prior import (
+    mean_log_posteriors,
+    wants_posterior_prior,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +132,13 @@ def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
     results: dict[str, ForwardResult] = {}
     nets = Nets(plan, ep, "forward", ctx, final)
     label = "+".join(a.name for a in plan.archs)
+    post_outs = [o for i, o in enumerate(fw.outs) if fw.normalize_posteriors[i]
+                 and wants_posterior_prior(plan, fw.normalize_with_counts_from[i])]
+    post_priors = {}
+    if post_outs:  # before the operation counters are attached
+        post_priors = mean_log_posteriors(
+            plan, lambda b: plan.model.run(nets.views, b.features, {}, b.mask),
+            post_outs, ctx.device)
     for data in plan.forward_with:
         spec = plan.datasets[data]
         chunks = chunk_lists(dataset_utterances(spec), spec.n_chunks)
@@ -164,8 +175,8 @@ def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
             frames += sum(n for _, n in errs)
             for i, out in enumerate(fw.outs):
                 path = os.path.join(exp, f"{stem}_{out}_to_decode.ark")
-                prior = None
-                if fw.normalize_posteriors[i]:
+                prior = post_priors.get(out)
+                if fw.normalize_posteriors[i] and prior is None:
                     n_classes = next(iter(mats[out].values())).shape[1]
                     prior = prior_for(plan, fw.normalize_with_counts_from[i], n_classes,
                                       cache)

@@ -101,7 +101,7 @@ def check_labels(plan: ExperimentPlan, spec: DatasetSpec, role: str,
                                 f"; allowed: {lengths[utt]} labels")
         if not any(u in table for u in lengths) and role != "forward_with":
             raise DataError(f"{source}: no utterance of {spec.feas[0].lst} has labels")
-        if lab.count_file not in ("auto", "none", ""):
+        if lab.count_file not in ("auto", "none", "", "posteriors"):
             check_counts(lab.count_file, plan.n_out.get(lab.name), plan, spec.section,
                          "lab_count_file")
 
