@@ -115,16 +115,19 @@ def read_fst(path: PathLike):
         raise DataError(f"{path}: not a readable OpenFst file: {exc}") from exc
 
 
-def read_feats_scp(path: PathLike) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (utt, float32 [T, D]) from a feats.scp (or an ``ark`` file)."""
+def read_feats_scp(path: PathLike,
+                   kind: str | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (utt, float32 [T, D]) from a feats.scp or an ``ark`` file (``kind``
+    ``"scp"`` or ``"ark"``; by default from the file name's suffix)."""
     import kaldiio
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: feature file not found")
+    kind = kind or ("scp" if path.suffix == ".scp" else "ark")
     last = None
     try:
-        if path.suffix == ".scp":
+        if kind == "scp":
             reader = kaldiio.load_scp_sequential(str(path))
         else:
             reader = kaldiio.load_ark(str(path))
@@ -148,27 +151,10 @@ def read_matrices(spec: PathLike) -> dict[str, np.ndarray]:
 
 
 def _matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
+    kind = None
     if spec.startswith(("scp:", "ark:")):
         kind, spec = spec[:3], spec[4:]
-    else:
-        kind = "scp" if spec.endswith(".scp") else "ark"
-    yield from read_feats_scp(spec) if kind == "scp" else _ark(spec)
-
-
-def _ark(path: str) -> Iterator[tuple[str, np.ndarray]]:
-    import kaldiio
-
-    if not Path(path).is_file():
-        raise DataError(f"{path}: matrix archive not found")
-    last = None
-    try:
-        for utt, mat in kaldiio.load_ark(path):
-            last = utt
-            yield utt, np.ascontiguousarray(mat, dtype=np.float32)
-    except (EOFError, OSError, ValueError, TypeError, KeyError, AssertionError,
-            struct.error) as exc:
-        after = f" after utterance {last!r}" if last else ""
-        raise DataError(f"{path}: truncated or corrupt archive{after}: {exc}") from exc
+    yield from read_feats_scp(spec, kind)
 
 
 def add_deltas(x: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
