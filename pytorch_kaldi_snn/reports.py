@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Table-1 columns: (key, header, digits).
 TABLE = (("accuracy", "accuracy (100 - PER)", 2), ("per", "test PER %", 2),
-         ("wer", "test WER %", 2), ("zero_outputs_pct", "zero outputs %", 1),
+         ("wer", "test WER %", 2), ("heldout_per", "heldout PER %", 2),
+         ("heldout_wer", "heldout WER %", 2), ("zero_outputs_pct", "zero outputs %", 1),
          ("mults_vs_lstm", "mults / LSTM (ours)", 3),
          ("mults_vs_gru", "mults / GRU (ours)", 3),
          ("authors_vs_lstm", "mults / LSTM (authors' tally)", 3),
@@ -142,6 +143,9 @@ def run_lines(runs: Sequence[Run]) -> str:
             continue
         out.append(f"PER {_fmt(r.get('per'))} % (phone graph)  {name}  {r.exp}")
         out.append(f"WER {_fmt(r.get('wer'))} % (word graph)   {name}  {r.exp}")
+        if r.get("heldout_per") is not None:
+            out.append(f"heldout voices: PER {_fmt(r.get('heldout_per'))} %, WER "
+                       f"{_fmt(r.get('heldout_wer'))} %  {name}")
         t1 = Path(r.exp) / "table1.md"
         if t1.is_file():
             out.append(f"Table-1 row of {name} ({t1}):")
@@ -252,6 +256,8 @@ def main(argv=None) -> int:
         return 1
     summary = results.summarise(runs)
     comps = results.comparisons(runs, "per") + results.comparisons(runs, "wer")
+    if any(r.get("heldout_per") is not None for r in runs):
+        comps += results.comparisons(runs, "heldout_per")
     claims = orderings.table1_claims(runs, summary)
     out = root / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ def render_demo(dirs: dict, cfg: str, out: str, n_epochs: int = 1) -> str:
     render_file(os.path.join(REPO, "cfg", "DEMO_SNN_v2.cfg"), str(cfg), {
         "DATA": str(dirs["data"]), "ALI_TRAIN": str(dirs["train"]),
         "ALI_DEV": str(dirs["dev"]), "ALI_TEST": str(dirs["test"]),
+        "ALI_HELDOUT": str(dirs["test"]),
         "GRAPH": str(dirs["graph"]), "OUT_FOLDER": str(out), "SEED": "1",
         "N_EPOCHS": str(n_epochs), "USE_CUDA": "False",
     })

@@ -68,6 +68,7 @@ def _exp(tiny_aligned, tmp_path: Path, template: str, lay: str) -> Path:
     render_file(os.path.join(repo, "cfg", f"{template}.cfg"), str(out / "exp.cfg"), {
         "DATA": str(data), "ALI_TRAIN": str(exp / "mono"),
         "ALI_DEV": str(exp / "mono_dev"), "ALI_TEST": str(exp / "mono_dev"),
+        "ALI_HELDOUT": str(exp / "mono_dev"),
         "GRAPH": str(exp / "graph_phone"), "OUT_FOLDER": str(out), "SEED": "1",
         "N_EPOCHS": "1", "USE_CUDA": "False"})
     text = (out / "exp.cfg").read_text()

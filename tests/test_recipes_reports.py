@@ -188,3 +188,30 @@ def test_wer_is_the_dev_selected_one_when_present(tmp_path):
         "%WER 31.50 [ 3 / 10, 0 ins, 0 del, 3 sub ] x/wer_6_0\n")
     run = read_run(tmp_path / "v1_seed1", "v1", 1)
     assert run.values["wer"] == 31.5
+
+
+def test_test_and_heldout_lines_are_told_apart(tmp_path, capsys):
+    """res.res of the demo: dev, then test at dev's setting, then heldout at dev's
+    setting; PER is test's line, not the last one, and heldout gets its own columns."""
+    from pytorch_kaldi_snn.analysis.results import read_run
+
+    for seed, (test, held) in enumerate(((26.0, 35.0), (27.0, 37.0)), start=1):
+        _exp(tmp_path, f"v2_seed{seed}", None)
+        d = tmp_path / f"v2_seed{seed}"
+        with (d / "res.res").open("a") as fh:
+            for name, per in (("dev", 25.0), ("test", test), ("heldout", held)):
+                fh.write(f"%WER {per:.2f} [ 1 / 10, 0 ins, 1 del, 0 sub ] "
+                         f"{d}/decode_demo_{name}_out_dnn2/wer_2_0 (LMWT=2 WIP=0 "
+                         f"chosen on {d}/decode_demo_dev_out_dnn2)\n")
+        (d / "decode_word_heldout").mkdir()
+        (d / "decode_word_heldout" / "dev_selected_wer").write_text(
+            f"%WER {held - 10:.2f} [ 3 / 10, 0 ins, 0 del, 3 sub ] x/wer_8_0\n")
+    run = read_run(tmp_path / "v2_seed1", "v2", 1)
+    assert run.values["per"] == 26.0 and run.values["accuracy"] == 74.0
+    assert run.values["heldout_per"] == 35.0 and run.values["heldout_wer"] == 25.0
+    assert run.values["wer"] is None  # no test word decoding in this folder
+    assert reports.main([str(tmp_path), "--archs", "v2", "--seeds", "2"]) == 0
+    rows = list(csv.DictReader((tmp_path / "results" / "summary.csv").open()))
+    assert float(rows[0]["per"]) == 26.5 and float(rows[0]["heldout_per"]) == 36.0
+    assert "heldout PER %" in (tmp_path / "results" / "report.md").read_text()
+    assert "heldout voices: PER 35.00 %" in capsys.readouterr().out

@@ -20,6 +20,8 @@ def synth_data(tmp_path_factory):
     write_split(os.path.join(root, "train"), 20, 1)
     write_split(os.path.join(root, "dev"), 6, 2)
     write_split(os.path.join(root, "test"), 4, 3)
+    for split in ("train", "dev", "test"):  # the DEMO cfgs read <split>_fbank/
+        os.symlink(split, os.path.join(root, f"{split}_fbank"))
     os.makedirs(os.path.join(root, "graph"))
     return root
 
@@ -30,7 +32,8 @@ def render(template: str, root: str, out: str, dest: str, n_epochs: int = 2) -> 
     with open(os.path.join(REPO, "cfg", template)) as fh:
         text = render_text(fh.read(), {
             "DATA": root, "ALI_TRAIN": f"{root}/train", "ALI_DEV": f"{root}/dev",
-            "ALI_TEST": f"{root}/test", "GRAPH": f"{root}/graph", "OUT_FOLDER": out,
+            "ALI_TEST": f"{root}/test", "ALI_HELDOUT": f"{root}/test",
+            "GRAPH": f"{root}/graph", "OUT_FOLDER": out,
             "SEED": "3", "N_EPOCHS": str(n_epochs), "USE_CUDA": "False",
         })
     with open(dest, "w") as fh:

@@ -55,6 +55,7 @@ def _cfg(tiny_aligned, folder, use_cuda: bool = False) -> str:
     render_file(os.path.join(REPO, "cfg", "DEMO_LSTM.cfg"), path, {
         "DATA": str(data), "ALI_TRAIN": str(exp / "mono"),
         "ALI_DEV": str(exp / "mono_dev"), "ALI_TEST": str(exp / "mono_dev"),
+        "ALI_HELDOUT": str(exp / "mono_dev"),
         "GRAPH": str(exp / "graph_phone"),
         "OUT_FOLDER": os.path.join(folder, "out"), "SEED": "3",
         "N_EPOCHS": str(EPOCHS), "USE_CUDA": str(use_cuda),

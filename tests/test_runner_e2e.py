@@ -40,6 +40,7 @@ def test_demo_lstm_end_to_end(tiny_demo, tmp_path, monkeypatch, capsys):
     render_file(os.path.join(REPO, "cfg", "DEMO_LSTM.cfg"), str(cfg), {
         "DATA": str(data), "ALI_TRAIN": str(dirs["train"]),
         "ALI_DEV": str(dirs["dev"]), "ALI_TEST": str(dirs["test"]),
+        "ALI_HELDOUT": str(dirs["test"]),
         "GRAPH": str(dirs["graph"]), "OUT_FOLDER": str(out), "SEED": "1",
         "N_EPOCHS": "3", "USE_CUDA": "False",
     })

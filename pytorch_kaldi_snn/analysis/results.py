@@ -30,15 +30,18 @@ _EPOCH = re.compile(r"ep=(\d+) .*?loss=([0-9.naif]+) err=([0-9.naif]+) valid=\S+
                     r"loss=([0-9.naif]+) err=([0-9.naif]+)")
 _LR = re.compile(r"lr_architecture1=([0-9.e+-]+)")
 _WER = re.compile(r"%WER\s+([0-9.]+)")
-METRICS = ("per", "wer", "accuracy", "zero_outputs_pct", "mults_vs_lstm",
-           "mults_vs_gru", "authors_vs_lstm", "authors_vs_gru", "epochs_run",
-           "final_dev_err")
+_DECODE_DIR = re.compile(r"/(decode_[^/\s]+)/")
+METRICS = ("per", "wer", "accuracy", "heldout_per", "heldout_wer", "zero_outputs_pct",
+           "mults_vs_lstm", "mults_vs_gru", "authors_vs_lstm", "authors_vs_gru",
+           "epochs_run", "final_dev_err")
 
 
 def read_res(path: Path) -> dict[str, object]:
     """Epoch lines (ep, tr loss, tr err, dev loss, dev err), the learning rate of
-    architecture1 per epoch and the last %WER line of a PyTorch-Kaldi res.res."""
-    epochs, lrs, per = [], [], None
+    architecture1 per epoch and the PERs of a PyTorch-Kaldi res.res: ``per`` from the
+    %WER line whose decode folder names a test set (the last %WER line when none
+    does), ``heldout_per`` from the one naming a heldout set (None without one)."""
+    epochs, lrs, last, by_set = [], [], None, {}
     for line in path.read_text().splitlines():
         m = _EPOCH.search(line)
         if m:
@@ -47,8 +50,28 @@ def read_res(path: Path) -> dict[str, object]:
             lrs.append(float(lr.group(1)) if lr else None)
         w = _WER.search(line)
         if w:
-            per = float(w.group(1))
-    return {"epochs": epochs, "lrs": lrs, "per": per}
+            last = float(w.group(1))
+            folder = _DECODE_DIR.search(line)
+            name = folder.group(1) if folder else ""
+            for kind in ("heldout", "test"):  # decode_demo_heldout_out_dnn2, ...
+                if kind in name:
+                    by_set[kind] = last
+                    break
+    per = by_set.get("test", last if not by_set else None)
+    return {"epochs": epochs, "lrs": lrs, "per": per,
+            "heldout_per": by_set.get("heldout")}
+
+
+def _selected_wer(folder: Path) -> float | None:
+    """The WER at dev's best setting of a word-decoding folder (its Kaldi-style
+    best_wer, best on that set, only for folders made before dev selection)."""
+    best = folder / "dev_selected_wer"
+    if not best.is_file():
+        best = folder / "best_wer"
+    if not best.is_file():
+        return None
+    m = _WER.search(best.read_text())
+    return float(m.group(1)) if m else None
 
 
 @dataclass
@@ -112,13 +135,9 @@ def read_run(exp: Path, arch: str, seed: int) -> Run:
     v["accuracy"] = None if per is None else 100.0 - per
     v["epochs_run"] = float(len(res["epochs"])) if res["epochs"] else None
     v["final_dev_err"] = 100.0 * res["epochs"][-1][4] if res["epochs"] else None
-    # the test WER at dev's best setting; best_wer (best on test) only for old folders
-    best = exp / "decode_word" / "dev_selected_wer"
-    if not best.is_file():
-        best = exp / "decode_word" / "best_wer"
-    if best.is_file():
-        m = _WER.search(best.read_text())
-        v["wer"] = float(m.group(1)) if m else None
+    v["wer"] = _selected_wer(exp / "decode_word")
+    v["heldout_per"] = res["heldout_per"]
+    v["heldout_wer"] = _selected_wer(exp / "decode_word_heldout")
     t1 = exp / "table1.json"
     if t1.is_file():
         entry = _test_entry(json.loads(t1.read_text()))

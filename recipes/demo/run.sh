@@ -123,6 +123,14 @@ if run_stage 2 && ! done_before 2 "${size}_tid"; then
   align_sets "$data" "$dir" "$nj" train dev test
   end 2 "${size}_tid"
 fi
+# The heldout voices (in no other set), aligned with the same GMM; folders aligned
+# before the heldout set existed get just this step.
+if run_stage 2 && ! done_before 2 "${size}_heldout"; then
+  begin 2 "align the heldout voices with the monophone GMM"
+  pytorch-kaldi-snn align "$data/heldout" "$data/lang" "$dir/mono_heldout" \
+    --model-dir "$dir/mono" --nj "$nj"
+  end 2 "${size}_heldout"
+fi
 
 if run_stage 3 && ! done_before 3 "${size}_tid"; then
   begin 3 "phone-bigram and word-bigram HCLG graphs"
@@ -141,16 +149,19 @@ if [ "$all" = true ]; then archs="lstm gru trad v1 v2"; else archs="$arch"; fi
 train_and_decode() {
   local name=$1 a=$2 seed=$3; shift 3
   local exp="$dir/$name"
-  if run_stage 4 && ! done_before 4 "${name}_${size}_tid"; then
+  # stage tags name the cfg generation (fbank input, heldout set) of the run
+  if run_stage 4 && ! done_before 4 "${name}_${size}_fbho"; then
     begin 4 "train $name ($epochs epochs), forward, phone decoding -> $exp"
     render_cfg "${CFG[$a]}" "$exp" OUT_FOLDER="$exp" SEED="$seed" \
       USE_CUDA="$use_cuda" N_EPOCHS="$epochs" DATA="$data" ALI_TRAIN="$dir/mono" \
-      ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
-    # dev is forwarded too: its best decoding settings are applied to test
-    python3 run_exp.py "$exp/exp.cfg" "--data_use,forward_with=demo_test,demo_dev" "$@"
-    end 4 "${name}_${size}_tid"
+      ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" \
+      ALI_HELDOUT="$dir/mono_heldout" GRAPH="$dir/graph_phone"
+    # dev is forwarded too: its best decoding settings are applied to test and heldout
+    python3 run_exp.py "$exp/exp.cfg" \
+      "--data_use,forward_with=demo_test,demo_dev,demo_heldout" "$@"
+    end 4 "${name}_${size}_fbho"
   fi
-  if run_stage 5 && ! done_before 5 "${name}_${size}_tid"; then
+  if run_stage 5 && ! done_before 5 "${name}_${size}_fbho"; then
     begin 5 "word decoding of $name (settings chosen on dev)"
     pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word_dev" \
       "$exp"/exp_files/forward_demo_dev_ep*_ck*_out_dnn2_to_decode.ark \
@@ -161,7 +172,12 @@ train_and_decode() {
       --data-dir "$data/test" --lmwts "$word_lmwts" --wips "$word_wips" --nj "$nj" \
       --beam "$word_beam" --lattice-beam "$word_lattice_beam" \
       --select-from "$exp/decode_word_dev"
-    end 5 "${name}_${size}_tid"
+    pytorch-kaldi-snn decode "$dir/graph_word" "$exp/decode_word_heldout" \
+      "$exp"/exp_files/forward_demo_heldout_ep*_ck*_out_dnn2_to_decode.ark \
+      --data-dir "$data/heldout" --lmwts "$word_lmwts" --wips "$word_wips" --nj "$nj" \
+      --beam "$word_beam" --lattice-beam "$word_lattice_beam" \
+      --select-from "$exp/decode_word_dev"
+    end 5 "${name}_${size}_fbho"
   fi
 }
 

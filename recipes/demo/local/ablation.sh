@@ -2,13 +2,14 @@
 # Headroom ablation on a prepared demo folder (stages 1-3 of run.sh done): trains one
 # architecture with one knob changed per run and prints, per run, the test PER (phone
 # graph), the last dev frame error, the epochs, the wall time and the load average.
-#   bash recipes/demo/local/ablation.sh --dir exp/demo --arch v1 --runs "base ep24 fbank"
+#   bash recipes/demo/local/ablation.sh --dir exp/demo --arch v1 --runs "base ep24 mfcc"
 # Runs (each changes one thing against `base`, the demo's default cfg, 8 epochs):
-#   base     MFCC 13 + deltas (39), 2 x 128, lr 0.002, 8 epochs
+#   base     40-dim log-mel fbank + deltas + delta-deltas (120), per-speaker CMVN,
+#            2 x 128, lr 0.002, 8 epochs
 #   ep24     24 epochs (newbob halving as in every cfg)
 #   ep16     16 epochs
-#   fbank    40-dim log-mel fbank, per-speaker CMVN, no deltas (the paper's 40-dim input)
-#   fbankd   the same fbank with deltas and delta-deltas (120 dims)
+#   mfcc     MFCC 13 + deltas (39 dims; the demo's input before 2026-12-01)
+#   nodelta  the fbank without deltas (40 dims, the paper's input dimension)
 #   w256     2 x 256 layers
 #   ctx5     context window of 5 frames left and 5 right (spliced input)
 #   right5   5 frames of right context only (look-ahead for a unidirectional net)
@@ -28,7 +29,7 @@ help_message="Usage: bash recipes/demo/local/ablation.sh [--dir D] [--arch A] [-
 cd "$ROOT"
 case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
 data="$dir/corpus/data"
-[ -f "$dir/.stage3.$(cat "$dir/corpus_size" 2>/dev/null).done" ] || {
+[ -f "$dir/.stage3.$(cat "$dir/corpus_size" 2>/dev/null)_tid.done" ] || {
   echo "$0: $dir has no prepared corpus; run: bash recipes/demo/run.sh --stop-stage 3" \
     "--dir $dir" >&2; exit 1; }
 declare -A CFG=([lstm]=DEMO_LSTM [gru]=DEMO_GRU [trad]=DEMO_SNN_traditional \
@@ -48,9 +49,8 @@ for run in $runs; do
     case "$part" in
       base) ;;
       ep[0-9]*) epochs="${part#ep}" ;;
-      fbank|fbankd)
-        sedexpr="$sedexpr; s#/\\(train\\|dev\\|test\\)/\\(feats\\.scp\\|cmvn\\.scp\\|utt2spk scp\\)#/\\1_fbank/\\2#g"
-        [ "$part" = fbankd ] || sedexpr="$sedexpr; s# | add-deltas --delta-order=2 ark:- ark:- |# |#" ;;
+      mfcc) sedexpr="$sedexpr; s#/\\([a-z]*\\)_fbank/#/\\1/#g" ;;
+      nodelta) sedexpr="$sedexpr; s# | add-deltas --delta-order=2 ark:- ark:- |# |#" ;;
       w[0-9]*) w="${part#w}"; over+=("--architecture1,${LAY[$arch]}=$w,$w") ;;
       ctx[0-9]*) c="${part#ctx}"; sedexpr="$sedexpr; s#cw_left=0#cw_left=$c#; s#cw_right=0#cw_right=$c#" ;;
       right[0-9]*) c="${part#right}"; sedexpr="$sedexpr; s#cw_right=0#cw_right=$c#" ;;
@@ -63,15 +63,17 @@ for run in $runs; do
   python3 -m pytorch_kaldi_snn.runner.render "cfg/${CFG[$arch]}.cfg" "$exp/exp.cfg" \
     OUT_FOLDER="$exp" SEED="$seed" USE_CUDA=False N_EPOCHS="$epochs" DATA="$data" \
     ALI_TRAIN="$dir/mono" ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" \
-    GRAPH="$dir/graph_phone"
+    ALI_HELDOUT="$dir/mono_heldout" GRAPH="$dir/graph_phone"
   [ -z "$sedexpr" ] || sed -i "$sedexpr" "$exp/exp.cfg"
   load0=$(cut -d' ' -f1 /proc/loadavg)
   t0=$SECONDS
   log "ablation $arch $run: $epochs epochs ${over[*]:-} -> $exp"
-  python3 run_exp.py "$exp/exp.cfg" "${over[@]}" > "$exp/log.txt" 2>&1
+  # dev is forwarded too: test is scored at the decoding settings that are best on dev
+  python3 run_exp.py "$exp/exp.cfg" "--data_use,forward_with=demo_test,demo_dev" \
+    "${over[@]}" > "$exp/log.txt" 2>&1
   secs=$((SECONDS - t0))
   load1=$(cut -d' ' -f1 /proc/loadavg)
-  per=$(grep '%WER' "$exp/res.res" | tail -n 1 | awk '{print $2}')
+  per=$(grep '%WER' "$exp/res.res" | grep decode_demo_test | tail -n 1 | awk '{print $2}')
   dev=$(grep -o 'valid=\S* loss=\S* err=\S*' "$exp/res.res" | tail -n 1 | sed 's/.*err=//')
   printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$arch" "$run" "$seed" "$epochs" \
     "$per" "$dev" "$secs" "$load0" "$load1" >> "$table"

@@ -89,19 +89,24 @@ bash "$ROOT/recipes/demo/run.sh" --stage 0 --stop-stage 3 --size "$size" --dir "
 
 total=0
 for a in $archs; do total=$((total + seeds)); done
+test_per() {  # test_per EXP DATA_NAME: the dev-selected PER of one forwarded set
+  grep '%WER' "$1/res.res" 2>/dev/null | grep "/decode_$2_" | tail -n 1 | awk '{print $2}'
+}
 progress() {  # progress NAME SECONDS: one line per finished run
   local name=$1 secs=$2 exp="$dir/$1" done per wer
   done=$(find "$dir" -maxdepth 1 -name '.stage5.*_seed*.done' | wc -l)
-  per=$(grep '%WER' "$exp/res.res" 2>/dev/null | tail -n 1 | awk '{print $2}')
+  per=$(test_per "$exp" demo_test)
   wer=$(awk '{print $2}' "$exp/decode_word/dev_selected_wer" 2>/dev/null || true)
-  log "[$done/$total] $name: PER ${per:-?} %, WER ${wer:-?} %, ${secs} s;" \
-    "benchmark elapsed $SECONDS s"
+  hper=$(test_per "$exp" demo_heldout)
+  hwer=$(awk '{print $2}' "$exp/decode_word_heldout/dev_selected_wer" 2>/dev/null || true)
+  log "[$done/$total] $name: test PER ${per:-?} %, WER ${wer:-?} %;" \
+    "heldout PER ${hper:-?} %, WER ${hwer:-?} %; ${secs} s; benchmark elapsed $SECONDS s"
 }
 
 queue() {  # queue ARCH: its seeds one after the other (earlier seeds are done then)
   local a=$1 s t0
   for s in $(seq 1 "$seeds"); do
-    if [ -f "$dir/.stage5.${a}_seed${s}_${size}.done" ]; then
+    if [ -f "$dir/.stage5.${a}_seed${s}_${size}_fbho.done" ]; then
       log "skip ${a}_seed$s (finished earlier)"; continue
     fi
     t0=$SECONDS
@@ -121,12 +126,14 @@ sweep_run() {  # sweep_run BITS WIDTH SEED: PER of SNN v2 at that precision and 
   [ -f "$dir/.sweep.$name.done" ] && { log "skip $name (finished earlier)"; return 0; }
   render_cfg DEMO_SNN_v2 "$exp" OUT_FOLDER="$exp" SEED="$s" USE_CUDA="$use_cuda" \
     N_EPOCHS="$sweep_epochs" DATA="$dir/corpus/data" ALI_TRAIN="$dir/mono" \
-    ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" GRAPH="$dir/graph_phone"
-  python3 run_exp.py "$exp/exp.cfg" "--architecture1,snn_n_bits=$b" \
+    ALI_DEV="$dir/mono_dev" ALI_TEST="$dir/mono_test" ALI_HELDOUT="$dir/mono_heldout" \
+    GRAPH="$dir/graph_phone"
+  python3 run_exp.py "$exp/exp.cfg" "--data_use,forward_with=demo_test,demo_dev" \
+    "--architecture1,snn_n_bits=$b" \
     "--architecture1,snn_threshold_k=0" "--architecture1,snn_lay=$n,$n" \
     > "$exp/log.txt" 2>&1 || { log "$name FAILED, see $exp/log.txt"; return 1; }
   touch "$dir/.sweep.$name.done"
-  log "sweep $name (2 x $n): PER $(grep '%WER' "$exp/res.res" | tail -n 1 | awk '{print $2}') %," \
+  log "sweep $name (2 x $n): PER $(test_per "$exp" demo_test) %," \
     "$((SECONDS - t0)) s; benchmark elapsed $SECONDS s"
 }
 

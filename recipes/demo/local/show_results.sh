@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the test PER (phone graph) and WER (word graph) lines at the dev-chosen LM weight
+# Prints the test (and heldout) PER (phone graph) and WER (word graph) lines at the dev-chosen LM weight
 # and insertion penalty of every finished demo run,
 # like the RESULTS files of Kaldi's egs. Usage: local/show_results.sh [DIR]
 set -euo pipefail
@@ -9,10 +9,14 @@ found=0
 for exp in "$dir"/*_seed*; do
   [ -f "$exp/res.res" ] || continue
   found=1
-  per=$(grep '^%WER' "$exp/res.res" | tail -n 1 || true)
-  wer=$(cat "$exp/decode_word/dev_selected_wer" 2>/dev/null || true)
   echo "$(basename "$exp")"
-  echo "  PER: ${per:-not decoded yet}"
-  echo "  WER: ${wer:-not decoded yet}"
+  for set in test heldout; do
+    per=$(grep '^%WER' "$exp/res.res" | grep "/decode_demo_${set}_" | tail -n 1 || true)
+    w="$exp/decode_word"; [ "$set" = test ] || w="${w}_$set"
+    wer=$(cat "$w/dev_selected_wer" 2>/dev/null || true)
+    [ "$set" = test ] || [ -n "$per$wer" ] || continue  # runs without a heldout set
+    echo "  $set PER: ${per:-not decoded yet}"
+    echo "  $set WER: ${wer:-not decoded yet}"
+  done
 done
 [ "$found" = 1 ] || { echo "$0: no finished runs under $dir" >&2; exit 1; }
