@@ -5,9 +5,10 @@ monophone GMM's own PER/WER.
 
 Builds the demo corpus (or reuses ``--work/corpus``), writes the lang folder, trains
 the kaldi-hmm-gmm monophone model and aligns train, dev and test, builds the
-phone-bigram and word-bigram HCLG, then decodes dev and test with the GMM's own
-log-likelihoods (acwt 0.1). Dev's LM-weight / insertion-penalty grid widens until its
-best is inside; test is scored at the dev-best setting (and, labelled, at its own best).
+phone-bigram and word-bigram HCLG, then decodes dev, test and heldout (voices in no
+other set) with the GMM's own log-likelihoods (acwt 0.1). Dev's LM-weight / insertion-
+penalty grid widens until its best is inside; test and heldout are scored at the
+dev-best setting (and, labelled, at their own best).
 Prints the seconds of each step, the decoding real-time factor (decoding seconds /
 seconds of speech at 10 ms per frame, over ``nj`` processes), the alignment's median
 boundary error against the synthesiser's phone timings and the frames SIL got.
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
         _align_and_graphs(step, data, exp, args.nj)
     model = mono.load_model(exp / "mono")
     tables = {}
-    for split in ("dev", "test"):
+    splits = [s for s in ("dev", "test", "heldout") if (data / s).is_dir()]
+    for split in splits:
         feats = load_features(data / split)
         utts = sorted(feats)[: args.max_utts or None]
         tables[split] = step(f"GMM log-likelihoods ({split})",
@@ -72,14 +74,14 @@ def main(argv=None) -> int:
                                                       for k in u})
     results = {}
     for kind in ("phone", "word"):
-        for split in ("dev", "test"):
+        for split in splits:
             out = exp / f"decode_{split}_{kind}"
             step(f"decode {split}, {kind} graph",
                  lambda kind=kind, split=split, out=out: decode_loglikes(
                      tables[split], exp / f"graph_{kind}", out, nj=args.nj,
                      lmwts=[4, 6, 8, 10, 12, 14], wips=[0.0, 0.5, 1.0],
                      beam=args.beam, latbeam=args.lattice_beam))
-            dev_dir = exp / f"decode_dev_{kind}" if split == "test" else None
+            dev_dir = exp / f"decode_dev_{kind}" if split != "dev" else None
             results[(kind, split)] = (step(
                 f"score {split}, {kind} graph",
                 lambda out=out, split=split, dev_dir=dev_dir: score_sweep(
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     for (kind, split), (summary, log) in results.items():
         rtf = next(x.split()[1] for x in log.splitlines() if x.startswith("real_time"))
         best = summary["best"]
-        text = (f"{kind:5s} {split:4s}: RTF {rtf} (nj={args.nj}); best of grid "
+        text = (f"{kind:5s} {split:7s}: RTF {rtf} (nj={args.nj}); best of grid "
                 f"LMWT={best['lmwt']:g} WIP={best['wip']:g}: "
                 f"{best['line'].split('[')[0]}")
         if "selected" in summary:

@@ -61,15 +61,16 @@ def _cfg(tiny_aligned, folder, use_cuda: bool = False) -> str:
         "N_EPOCHS": str(EPOCHS), "USE_CUDA": str(use_cuda),
     })
     one = os.path.join(folder, "dev1_feats.scp")
-    with open(data / "dev" / "feats.scp") as fh, open(one, "w") as out:
+    with open(data / "dev_fbank" / "feats.scp") as fh, open(one, "w") as out:
         out.write(fh.readline())
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str
     cp.read(path)
-    cp["dataset4"] = dict(cp["dataset2"])
-    cp["dataset4"]["data_name"] = "demo_dev1"
-    cp["dataset4"]["fea"] = cp["dataset2"]["fea"].replace(
-        str(data / "dev" / "feats.scp"), one)
+    cp["dataset5"] = dict(cp["dataset2"])  # dataset4 is the heldout set
+    cp["dataset5"]["data_name"] = "demo_dev1"
+    cp["dataset5"]["fea"] = cp["dataset2"]["fea"].replace(
+        str(data / "dev_fbank" / "feats.scp"), one)
+    assert cp["dataset5"]["fea"] != cp["dataset2"]["fea"]
     with open(path, "w") as fh:
         cp.write(fh)
     return path
