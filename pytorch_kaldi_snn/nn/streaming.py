@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.functional import neurons
 from pytorch_kaldi_snn.functional.neurons import NeuronState
-from pytorch_kaldi_snn.nn import cstep
+from pytorch_kaldi_snn.nn import batch1, cstep
 from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
@@ -67,14 +67,7 @@ class StreamState(NamedTuple):
     layers: tuple[NeuronState, ...]
 
 
-def _stack_of(model: nn.Module) -> SNNStack:
-    if isinstance(model, SNNStack):
-        return model
-    inner = getattr(model, "snn", None)
-    if isinstance(inner, SNNStack):
-        return inner
-    raise DataError(f"streaming needs an SNNStack or a module with .snn, got "
-                    f"{type(model).__name__}")
+_stack_of = batch1.stack_of
 
 
 class _SparseLayer:
@@ -244,13 +237,18 @@ class StreamingSNN(nn.Module):
             if layer.bn is not None and not layer.bn.track_running_stats:
                 raise DataError("streaming needs batch norm with running statistics")
         self._sparse_layers: list[_SparseLayer] = []
+        self._program: batch1.Batch1Program | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the wrapped model's weights (after training or loading)."""
         self.stack.eval()
+        self._program = None
         if not self.sparse:
             return
+        if self.native:
+            dtype = next(self.stack.parameters()).dtype
+            self._program = batch1.build(self.stack, dtype)
         with torch.no_grad():
             enc = self.stack.encoder is not None
             self._sparse_layers = [
@@ -298,9 +296,21 @@ class StreamingSNN(nn.Module):
             new_states.append(s)
         return h, StreamState(enc_u, enc_e, tuple(new_states))
 
+    def open(self) -> batch1.Stream1:
+        """A stateful batch-1 stream: ``push(x_t [1, F]) -> y_t [1, H]``, one C call
+        per frame for the whole stack where :mod:`~pytorch_kaldi_snn.nn.batch1`
+        applies (sparse, native, no encoder), else :meth:`step`."""
+        return batch1.Stream1(self.stack.input_size, self._program, self.step)
+
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:
-        """Run :meth:`step` over ``x [T, B, F]`` from the zero state."""
+        """Run :meth:`step` over ``x [T, B, F]`` from the zero state; a sparse native
+        stream at batch 1 runs the whole utterance in one C call per layer
+        (:meth:`~pytorch_kaldi_snn.nn.batch1.Batch1Program.run`)."""
+        program = self._program
+        if (program is not None and x.dim() == 3 and x.shape[1] == 1
+                and x.dtype is program.dtype and x.device.type == "cpu"):
+            return program.run(x)
         state = self.initial_state(x.shape[1], x)
         outs = []
         for x_t in x.unbind(0):
