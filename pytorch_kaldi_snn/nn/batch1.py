@@ -95,7 +95,8 @@ class Batch1Program:
     def __init__(self, lib: ctypes.CDLL, stack: SNNStack, dtype: torch.dtype,
                  events: str = "project") -> None:
         if events not in EVENTS:
-            raise DataError(f"events must be one of {', '.join(EVENTS)}, got {events!r}")
+            raise DataError(f"events must be one of {', '.join(EVENTS)}, got "
+                            f"{events!r}")
         suffix = _SUFFIX[dtype]
         self.dtype, self.events, self.stack = dtype, events, stack
         self._layer_fn = getattr(lib, f"pks_seq1_layer_{suffix}")

@@ -51,7 +51,7 @@ from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.functional import neurons
 from pytorch_kaldi_snn.functional.neurons import NeuronState
 from pytorch_kaldi_snn.nn import batch1, cstep
-from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
+from pytorch_kaldi_snn.nn.layers import SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
 log = logging.getLogger(__name__)
