@@ -46,6 +46,7 @@ from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 EVENTS = ("project", "gemm", "gather")
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _BLOCK = 256  # columns per block of the projection (256 x 4 bytes per weight row)
+_CHUNK = 2048  # frames per C call of the offline path (bounds the scratch)
 
 
 class _Layer(ctypes.Structure):
@@ -151,27 +152,32 @@ class Batch1Program:
         return h[:, None]
 
     def _run_layer(self, n: int, h: Tensor, events: bool, size: int) -> Tensor:
+        """All frames of layer n, in chunks of ``_CHUNK`` frames (the state carries
+        over), so the scratch stays bounded for long recordings."""
         st, (w_in, bias) = self.structs[n], self._keep[n][:2]
-        t_len = h.shape[0]
-        x_arg: int | None = None
-        pre: Tensor | None = None
-        if not events or self.events == "gemm":
-            pre = torch.addmm(bias, h, w_in)
-        elif self.events == "project":
-            pre = h.new_empty(t_len, bias.shape[0])
-            idx = torch.empty(t_len * h.shape[1], dtype=torch.int32)
-            cnt = torch.empty(t_len, dtype=torch.int32)
-            self._check(self._project_fn(
-                t_len, h.shape[1], bias.shape[0], h.data_ptr(), w_in.data_ptr(),
-                bias.data_ptr(), pre.data_ptr(), _BLOCK, idx.data_ptr(),
-                cnt.data_ptr()), "project")
-        else:
-            x_arg = h.data_ptr()
+        t_len, n_x, width = h.shape[0], h.shape[1], bias.shape[0]
         state = h.new_zeros(3, size)
         y = h.new_empty(t_len, size)
-        self._check(self._layer_fn(ctypes.byref(st), t_len,
-                                   None if pre is None else pre.data_ptr(), x_arg,
-                                   state.data_ptr(), y.data_ptr()), "layer")
+        if self.events == "project" and events:
+            idx = torch.empty(min(t_len, _CHUNK) * n_x, dtype=torch.int32)
+            cnt = torch.empty(min(t_len, _CHUNK), dtype=torch.int32)
+        for t0 in range(0, t_len, _CHUNK):
+            x = h[t0:t0 + _CHUNK]
+            x_arg: int | None = None
+            pre: Tensor | None = None
+            if not events or self.events == "gemm":
+                pre = torch.addmm(bias, x, w_in)
+            elif self.events == "project":
+                pre = x.new_empty(x.shape[0], width)
+                self._check(self._project_fn(
+                    x.shape[0], n_x, width, x.data_ptr(), w_in.data_ptr(),
+                    bias.data_ptr(), pre.data_ptr(), _BLOCK, idx.data_ptr(),
+                    cnt.data_ptr()), "project")
+            else:
+                x_arg = x.data_ptr()
+            self._check(self._layer_fn(
+                ctypes.byref(st), x.shape[0], None if pre is None else pre.data_ptr(),
+                x_arg, state.data_ptr(), y[t0:].data_ptr()), "layer")
         return y
 
     def new_state(self) -> Tensor:
