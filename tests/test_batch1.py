@@ -179,3 +179,16 @@ def test_offline_chunks_carry_the_state(monkeypatch):
             assert ((chunked - out).abs() > 1e-5).float().mean() < 0.02
         else:  # the C kernels: the same bits
             assert torch.equal(chunked, out)
+
+
+def test_float64_wide_and_long_stays_on_the_eval_trajectory():
+    _needs_c()  # float32 trajectories of any two implementations drift apart after
+    # a level flips (the exact frame loop too); float64 shows the arithmetic is right
+    stack = _trained("v2", n_bits=6, sizes=(70, 50), inputs=20)
+    x = torch.randn(200, 1, 20, dtype=torch.float64)
+    with torch.no_grad():
+        full = stack(x)
+    assert 0.1 < (full != 0).double().mean() < 0.9
+    stream = StreamingSNN(stack, sparse=True)
+    torch.testing.assert_close(stream(x), full, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(_pushed(stream, x), full, rtol=1e-10, atol=1e-12)
