@@ -3,9 +3,9 @@
  * Built with the other kernels by pytorch_kaldi_snn/nn/cstep.py and called through
  * ctypes from pytorch_kaldi_snn/nn/batch1.py (the whole-utterance path of
  * StreamingSNN.forward at batch 1 and the stateful stream of StreamingSNN.open()).
- * Same arithmetic and order of rounding as the frame step of _step1.c: per frame the
- * pre-activation row starts from P[n] (dense part computed outside, bias included) or
- * from the bias, then adds the rows of the non-zero inputs x_j[n] (rows of W_i') and,
+ * The sums of the frame step of _step1.c, in the same order (the float32 exp of the
+ * gate is seq1_expf, within 1-2 ulp of expf): per frame the pre-activation row starts
+ * from P[n] (dense part computed outside, bias included) or from the bias, then adds the rows of the non-zero inputs x_j[n] (rows of W_i') and,
  * for v2, of the non-zero previous outputs y_j[n-1] (rows of W_r):
  *
  *   A[n] = (P[n] or b') + sum_{x_j[n] != 0} x_j[n] W_i'[j] + sum_{y_j[n-1] != 0}
@@ -32,10 +32,11 @@
  * (glibc's expf is a scalar call): x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two
  * parts), exp(r) by the Cephes degree-6 polynomial, 2^n through the exponent bits.
  * Relative error about 1e-7 (1-2 ulp), as torch's own vectorised exp; x is clamped
- * to [-87.3, 88.7] (exp(-87.3) ~ 1.2e-38, the smallest normal float). */
+ * to [-87.3, 88] (2^n stays a normal float: exp(-87.3) ~ 1.2e-38, exp(88) ~ 1.7e38).
+ */
 static inline float seq1_expf(float x)
 {
-    x = x > 88.7f ? 88.7f : (x < -87.3f ? -87.3f : x);
+    x = x > 88.0f ? 88.0f : (x < -87.3f ? -87.3f : x);
     const float n = floorf(x * 1.44269504088896341f + 0.5f);
     const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
