@@ -6,7 +6,8 @@ knob that sets how many outputs are zero), it streams the same utterance one fra
 a time through
 
 - ``StreamingSNN(sparse=True)``: event-driven, only the weight rows of non-zero inputs
-  are read; at batch 1 one call into the C step (``nn/_step1.c``) per layer and frame;
+  are read; at batch 1 ``step()`` is one call into ``nn/_seq1.c`` per frame for the
+  whole stack (``bench/bench_batch1.py`` also times the stateful ``open().push``);
 - ``StreamingSNN(sparse=True, native=False)``: the same step as eager tensor ops;
 - ``StreamingSNN(sparse=False)``: dense and exact (the reference step functions);
 - ``torch.nn.GRU`` stepped frame by frame at batch 1 (same sizes).

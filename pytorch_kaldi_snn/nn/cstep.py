@@ -1,4 +1,5 @@
-"""C kernels of the fast paths, built at first use: ``_step1.c`` and ``_fused.c``.
+"""C kernels of the fast paths, built at first use: ``_step1.c``, ``_fused.c`` and
+``_seq1.c``.
 
 A spiking layer's frame is a dozen or more tiny tensor operations in torch, each a few
 microseconds of dispatch for little arithmetic. Where that overhead sets the speed, one
@@ -7,7 +8,9 @@ C call replaces them:
 - ``_step1.c`` (:class:`Step1`): the event-driven streaming step (per stream, the
   gather over the weight rows of non-zero inputs and the whole neuron update);
 - ``_fused.c`` (:class:`Fused`): the element-wise forward and reverse-time backward
-  recurrences of the fused training path (``fast_train.py``), float32 and float64.
+  recurrences of the fused training path (``fast_train.py``), float32 and float64;
+- ``_seq1.c`` (used by ``batch1.py``): batch-1 event-driven layers over a whole
+  utterance in one call, and one frame of a whole stack, float32 and float64.
 
 The library is compiled once per source, compiler and CPU with the system C compiler
 (``$CC``, else ``cc``/``gcc``; ``-O3 -march=native -ffp-contract=off``: no fused
@@ -37,7 +40,8 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-SOURCES = (Path(__file__).with_name("_step1.c"), Path(__file__).with_name("_fused.c"))
+SOURCES = tuple(Path(__file__).with_name(name)
+                for name in ("_step1.c", "_fused.c", "_seq1.c"))
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared",
          "-fPIC"]
 #: Second try when the compiler rejects ``-march=native`` (some clang/ARM toolchains).
@@ -113,6 +117,11 @@ def _load(path: Path) -> ctypes.CDLL:
         bwd = getattr(lib, f"pks_fused_backward_{suffix}")
         bwd.argtypes = [i, i, i, i, i, i, p, i, p, p, p, p, p, p, p, p, p, i, i, p]
         bwd.restype = ctypes.c_int
+        for name, args in (("layer", [p, i, p, p, p, p]), ("frame", [i, p, p, p, p]),
+                           ("project", [i, i, i, p, p, p, p, i, p, p])):
+            fn = getattr(lib, f"pks_seq1_{name}_{suffix}")
+            fn.argtypes = args
+            fn.restype = ctypes.c_int
     return lib
 
 

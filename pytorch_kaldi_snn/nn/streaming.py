@@ -28,14 +28,17 @@ Results equal the exact mode up to float rounding (a value at a quantisation lev
 edge may move by one level in float32, and the recurrence carries the change on).
 Call :meth:`StreamingSNN.refresh` after changing the wrapped model's weights.
 
-For float32 on the CPU a frame of a layer is one call into ``_step1.c``
-(:mod:`pytorch_kaldi_snn.nn.cstep`, compiled at first use) for any number of streams:
-per stream, the input rows, the recurrent rows and the bias row form one table read by
-a single gather-sum. ``native=False``, other dtypes or no C compiler: batch 1 runs the
-same step as about twenty eager tensor ops, larger batches the scripted
-:func:`_event_step`. At batch 1 the fixed cost of each tensor op, not arithmetic,
-bounds the speed, so the C step is what turns the zeros into wall time
-(``bench/bench_streaming.py``).
+At batch 1 (float32 or float64 on the CPU, with the C kernels) the sparse mode runs
+through :mod:`pytorch_kaldi_snn.nn.batch1` (``_seq1.c``): :meth:`StreamingSNN.forward`
+runs a whole utterance in one C call per layer (first layer's input: one GEMM over
+all T frames), :meth:`StreamingSNN.step` one C call per frame for the whole stack, and
+:meth:`StreamingSNN.open` gives a stateful stream (``push(x_t) -> y_t``) without the
+cost of building a new state per frame. Batched float32 streams take one call into
+``_step1.c`` (:mod:`pytorch_kaldi_snn.nn.cstep`) per layer and frame. ``native=False``,
+other dtypes or no C compiler: batch 1 runs the step as about twenty eager tensor ops,
+larger batches the scripted :func:`_event_step`. At batch 1 the fixed cost of each
+tensor op and Python call, not arithmetic, bounds the speed, so the C paths are what
+turn the zeros into wall time (``bench/bench_batch1.py``, ``bench/bench_streaming.py``).
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ from torch import Tensor, nn
 from pytorch_kaldi_snn.errors import DataError
 from pytorch_kaldi_snn.functional import neurons
 from pytorch_kaldi_snn.functional.neurons import NeuronState
-from pytorch_kaldi_snn.nn import cstep
-from pytorch_kaldi_snn.nn.layers import SNNStack, SpikingLayer
+from pytorch_kaldi_snn.nn import batch1, cstep
+from pytorch_kaldi_snn.nn.layers import SpikingLayer
 from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 
 log = logging.getLogger(__name__)
@@ -67,14 +70,7 @@ class StreamState(NamedTuple):
     layers: tuple[NeuronState, ...]
 
 
-def _stack_of(model: nn.Module) -> SNNStack:
-    if isinstance(model, SNNStack):
-        return model
-    inner = getattr(model, "snn", None)
-    if isinstance(inner, SNNStack):
-        return inner
-    raise DataError(f"streaming needs an SNNStack or a module with .snn, got "
-                    f"{type(model).__name__}")
+_stack_of = batch1.stack_of
 
 
 class _SparseLayer:
@@ -244,13 +240,21 @@ class StreamingSNN(nn.Module):
             if layer.bn is not None and not layer.bn.track_running_stats:
                 raise DataError("streaming needs batch norm with running statistics")
         self._sparse_layers: list[_SparseLayer] = []
+        self._program: batch1.Batch1Program | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the wrapped model's weights (after training or loading)."""
         self.stack.eval()
+        self._program = None
         if not self.sparse:
             return
+        if self.native:
+            dtype = next(self.stack.parameters()).dtype
+            self._program = batch1.build(self.stack, dtype)
+            self._split_sizes = [layer.hidden_size for layer in self.stack.layers
+                                 for _ in range(3)]
+            self._flat_width = sum(self._split_sizes)
         with torch.no_grad():
             enc = self.stack.encoder is not None
             self._sparse_layers = [
@@ -284,6 +288,10 @@ class StreamingSNN(nn.Module):
             enc_u = enc_u + x_t - enc_e
             enc_e = self.stack.encoder.spike(enc_u)
             h = enc_e
+        if self.sparse and h.shape[0] == 1:
+            done = self._program_step(h, state)
+            if done is not None:
+                return done[0], StreamState(enc_u, enc_e, done[1])
         new_states = []
         if self.sparse and h.shape[0] == 1:
             for n, sl in enumerate(self._sparse_layers):
@@ -298,9 +306,37 @@ class StreamingSNN(nn.Module):
             new_states.append(s)
         return h, StreamState(enc_u, enc_e, tuple(new_states))
 
+    def _program_step(self, h: Tensor, state: StreamState
+                      ) -> tuple[Tensor, tuple[NeuronState, ...]] | None:
+        """Batch 1: the whole stack's frame in one C call (the state is copied into
+        one new buffer, updated there, and returned as views of it); None when the
+        program does not apply."""
+        program = self._program
+        if program is None or h.dtype is not program.dtype or h.device.type != "cpu":
+            return None
+        flat = torch.cat([t for s in state.layers for t in s], 1)
+        if flat.dtype is not program.dtype or flat.shape != (1, self._flat_width):
+            return None
+        y = program.frame(h.contiguous(), flat)
+        parts = flat.split(self._split_sizes, 1)
+        return y, tuple(NeuronState(*parts[3 * n:3 * n + 3])
+                        for n in range(len(self._split_sizes) // 3))
+
+    def open(self) -> batch1.Stream1:
+        """A stateful batch-1 stream: ``push(x_t [1, F]) -> y_t [1, H]``, one C call
+        per frame for the whole stack where :mod:`~pytorch_kaldi_snn.nn.batch1`
+        applies (sparse, native, no encoder), else :meth:`step`."""
+        return batch1.Stream1(self.stack.input_size, self._program, self.step)
+
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:
-        """Run :meth:`step` over ``x [T, B, F]`` from the zero state."""
+        """Run :meth:`step` over ``x [T, B, F]`` from the zero state; a sparse native
+        stream at batch 1 runs the whole utterance in one C call per layer
+        (:meth:`~pytorch_kaldi_snn.nn.batch1.Batch1Program.run`)."""
+        program = self._program
+        if (program is not None and x.dim() == 3 and x.shape[1] == 1
+                and x.dtype is program.dtype and x.device.type == "cpu"):
+            return program.run(x)
         state = self.initial_state(x.shape[1], x)
         outs = []
         for x_t in x.unbind(0):
