@@ -9,6 +9,7 @@ import stat
 
 from pytorch_kaldi_snn.runner.kaldi_script import (
     best_wer,
+    dev_selected_wer,
     run_decoding_script,
     script_path,
 )
@@ -57,3 +58,32 @@ def test_best_wer_prefers_lowest(tmp_path):
     line, value = best_wer(str(tmp_path))
     assert value == 11.0 and line.startswith("%WER 11.0")
     assert best_wer(str(tmp_path / "missing")) is None
+
+
+def test_test_is_scored_at_the_setting_best_on_dev(tmp_path):
+    """Kaldi names each scoring file by LM weight and penalty: test reports the file
+    that is best on dev (26.0), not its own best (25.0)."""
+    dev, test = tmp_path / "decode_dev", tmp_path / "decode_test"
+    for folder, rates in ((dev, {"wer_5_0.0": 20.0, "wer_7_0.5": 18.0}),
+                          (test, {"wer_5_0.0": 25.0, "wer_7_0.5": 26.0})):
+        folder.mkdir()
+        for name, rate in rates.items():
+            (folder / name).write_text(f"%WER {rate:.2f} [ 1 / 9 ] {name}\n")
+    assert best_wer(str(test))[1] == 25.0
+    line, value = dev_selected_wer(str(test), str(dev))
+    assert value == 26.0 and line.startswith("%WER 26.00")
+    assert line.endswith(f"(chosen on {dev}: wer_7_0.5)")
+    (test / "wer_7_0.5").unlink()  # the dev-best setting was not scored on test
+    assert dev_selected_wer(str(test), str(dev)) is None
+    assert dev_selected_wer(str(test), str(tmp_path / "nothing")) is None
+
+
+def test_sclite_results_are_selected_by_their_score_folder(tmp_path):
+    sys_line = "| Sum/Avg |  40  1000 | 75.0   20.0    5.0    3.0   {:.2f}   90.0 |\n"
+    for folder, rates in (("dev", (30.0, 27.0)), ("test", (22.0, 24.0))):
+        for lmwt, rate in zip((3, 5), rates):
+            d = tmp_path / folder / f"score_{lmwt}"
+            d.mkdir(parents=True)
+            (d / "ctm_39phn.filt.sys").write_text(sys_line.format(rate))
+    line, value = dev_selected_wer(str(tmp_path / "test"), str(tmp_path / "dev"))
+    assert value == 24.0 and "score_5/ctm_39phn.filt.sys)" in line

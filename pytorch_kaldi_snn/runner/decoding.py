@@ -15,6 +15,10 @@ dataset gets that setting, and its line in ``res.res`` is the dev-selected one, 
 in ``(LMWT=.. WIP=.. chosen on <dev decode folder>)``. Its ``best_wer`` (the best of
 its own grid, Kaldi's number) stays in the decode folder beside ``dev_selected_wer``
 and ``scoring.json``. Without a forwarded dev set the line is the best of the grid.
+With real Kaldi's decoding script the same holds: test's line is the result of the
+scoring file (LM weight, penalty) that is best on dev
+(:func:`~pytorch_kaldi_snn.runner.kaldi_script.dev_selected_wer`, also written to
+``dev_selected_wer``), upstream's best-on-test number only without a dev decoding.
 """
 
 from __future__ import annotations
@@ -44,7 +48,11 @@ from pytorch_kaldi_snn.runner.data import (
 from pytorch_kaldi_snn.runner.distributed import DistContext
 from pytorch_kaldi_snn.runner.experiment import Nets
 from pytorch_kaldi_snn.runner.forward import forward_dataset, write_ark
-from pytorch_kaldi_snn.runner.kaldi_script import run_decoding_script, script_path
+from pytorch_kaldi_snn.runner.kaldi_script import (
+    dev_selected_wer,
+    run_decoding_script,
+    script_path,
+)
 from pytorch_kaldi_snn.runner.labels import count_labels, log_priors, read_counts
 from pytorch_kaldi_snn.runner.plan import ExperimentPlan
 from pytorch_kaldi_snn.runner.posterior_prior import (
@@ -249,9 +257,21 @@ def decode_and_score(plan: ExperimentPlan, data: str, out: str,
     if script is not None:
         ark_glob = os.path.join(os.path.abspath(plan.out_folder), "exp_files",
                                 f"forward_{data}_ep*_ck*_{out}_to_decode.ark")
-        return run_decoding_script(script, plan.decoding or {}, plan.cmd,
+        best = run_decoding_script(script, plan.decoding or {}, plan.cmd,
                                    plan.out_folder, data, out, ark_glob, ali_dir,
                                    lab.data_folder, lab.graph)
+        dev = _dev_dataset(plan, data)
+        if dev is None:
+            return best
+        dev_dir = os.path.abspath(os.path.join(plan.out_folder, f"decode_{dev}_{out}"))
+        dec_dir = os.path.abspath(os.path.join(plan.out_folder, f"decode_{data}_{out}"))
+        chosen = dev_selected_wer(dec_dir, dev_dir)
+        if chosen is None:
+            logger.warning("%s: no scored dev decoding in %s; %s keeps the best of its "
+                           "own results", data, dev_dir, data)
+            return best
+        atomic_write_text(os.path.join(dec_dir, "dev_selected_wer"), chosen[0] + "\n")
+        return chosen
     from pytorch_kaldi_snn.kaldi.latgen import decode_loglikes
     from pytorch_kaldi_snn.kaldi.sweep import score_sweep, selected_line
 

@@ -9,8 +9,12 @@ dataset's ``lab``) and runs::
 
     <cmd><folder>/<script> <conf> <out_folder>/decode_<data>_<out> "<ark glob>"
 
-then takes the best (lowest) error among the ``%WER`` lines of ``wer_*`` files and the
-``Sum/Avg`` lines of ``score_*/*.sys`` files, as upstream's ``check_res_dec.sh`` does.
+then reads the scoring results Kaldi's ``score.sh`` leaves, one per LM weight and
+insertion penalty: the ``%WER`` line of each ``wer_*`` file and the ``Sum/Avg`` line of
+each ``score_*/*.sys`` file. :func:`best_wer` is their lowest error, what upstream's
+``check_res_dec.sh`` reports (the best on the scored set itself);
+:func:`dev_selected_wer` is the result of the same file (same LM weight and penalty)
+that is best on a dev decode folder, the number to report for test.
 """
 
 from __future__ import annotations
@@ -40,19 +44,20 @@ def script_path(decoding: Mapping[str, str] | None) -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def best_wer(decode_dir: str) -> tuple[str, float] | None:
-    """The best ``%WER`` line of a decode dir (wer_* files, then sclite .sys files).
-
-    A sclite ``Sum/Avg`` line is rewritten as ``%WER <err> | ... | <file>``, the form of
-    upstream's TIMIT results.
-    """
-    best: tuple[str, float] | None = None
+def scoring_results(decode_dir: str) -> dict[str, tuple[str, float]]:
+    """Every scoring result of a decode dir: its path relative to the dir
+    (``wer_7_0.5``, ``score_7/ctm.sys``) -> (``%WER`` line, error). A sclite
+    ``Sum/Avg`` line is rewritten as ``%WER <err> | ... | <file>``, the form of
+    upstream's TIMIT results."""
+    found: dict[str, tuple[str, float]] = {}
     for path in sorted(glob.glob(os.path.join(decode_dir, "wer_*"))):
         with open(path, errors="replace") as fh:
             for line in fh:
                 m = _WER_LINE.search(line)
-                if m and (best is None or float(m.group(1)) < best[1]):
-                    best = (f"{line.strip()} {path}", float(m.group(1)))
+                if m:
+                    found[os.path.relpath(path, decode_dir)] = (
+                        f"{line.strip()} {path}", float(m.group(1)))
+                    break
     for path in sorted(glob.glob(os.path.join(decode_dir, "*score_*", "*.sys"))):
         with open(path, errors="replace") as fh:
             for line in fh:
@@ -63,12 +68,37 @@ def best_wer(decode_dir: str) -> tuple[str, float] | None:
                 if len(fields) < 5:
                     continue
                 err = float(fields[4])
-                if best is None or err < best[1]:
-                    parts = [" ".join(p.split()) for p in line.split("|")[2:]
-                             if p.strip()]
-                    text = " | ".join([f"%WER {err}", *parts, path])
-                    best = (text, err)
-    return best
+                parts = [" ".join(p.split()) for p in line.split("|")[2:] if p.strip()]
+                found[os.path.relpath(path, decode_dir)] = (
+                    " | ".join([f"%WER {err}", *parts, path]), err)
+                break
+    return found
+
+
+def best_wer(decode_dir: str) -> tuple[str, float] | None:
+    """The lowest-error scoring result of a decode dir (the first of equal ones in
+    file order: wer_* files, then sclite .sys files), or None without any."""
+    found = scoring_results(decode_dir)
+    if not found:
+        return None
+    return min(found.values(), key=lambda r: r[1])
+
+
+def dev_selected_wer(decode_dir: str, dev_dir: str) -> tuple[str, float] | None:
+    """The result in ``decode_dir`` of the scoring file that is best in ``dev_dir``
+    (Kaldi names the file by LM weight and insertion penalty, so the same name is the
+    same setting), its line ending in ``(chosen on <dev_dir>: <file>)``; None when the
+    dev folder has no results or ``decode_dir`` lacks that file."""
+    dev = scoring_results(dev_dir)
+    if not dev:
+        return None
+    rel = min(dev, key=lambda k: dev[k][1])
+    mine = scoring_results(decode_dir).get(rel)
+    if mine is None:
+        logger.warning("%s has no %s (the best setting on %s); reporting its own best",
+                       decode_dir, rel, dev_dir)
+        return None
+    return f"{mine[0]} (chosen on {dev_dir}: {rel})", mine[1]
 
 
 def run_decoding_script(script: str, decoding: Mapping[str, str], cmd: str,
