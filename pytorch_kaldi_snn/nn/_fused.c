@@ -169,3 +169,105 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
 
 DEFINE_KERNELS(float, f32, floorf)
 DEFINE_KERNELS(double, f64, floor)
+
+/* Batch norm of the fused layers' input projections over the rows of X [rows, ch]
+ * (rows = T*B, row r = n*B + b), training mode, with an optional per-sequence mask
+ * M [B, ch] applied after it (traditional's dropout of the input current):
+ *   stats:    mean = sum_r X / rows, var = sum_r (X - mean)^2 / rows (biased; two
+ *             passes, double accumulators)
+ *   apply:    Y = (X * a + s) * M[r % B],  a = w / sqrt(var + eps), s = bias - mean * a
+ *   backward: G = g_Y * M[r % B]; sum_g = sum_r G, dot = sum_r G (X - mean);
+ *             g_X = (G - sum_g / rows - (X - mean) * dot * istd^2 / rows) * a,
+ *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps))
+ * acc: 2 * ch doubles of scratch. */
+#define DEFINE_BN(T, SUFFIX)                                                             \
+int pks_bn_stats_##SUFFIX(int rows, int ch, const T *x, double *acc, T *mean, T *var)    \
+{                                                                                       \
+    if (rows <= 0 || ch < 0)                                                            \
+        return 1;                                                                       \
+    double *s = acc, *q = acc + ch;                                                     \
+    for (int c = 0; c < ch; ++c)                                                        \
+        s[c] = q[c] = 0;                                                                \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        for (int c = 0; c < ch; ++c)                                                    \
+            s[c] += (double)xr[c];                                                      \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c)                                                        \
+        s[c] /= rows;                                                                   \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const double d = (double)xr[c] - s[c];                                      \
+            q[c] += d * d;                                                              \
+        }                                                                               \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c) {                                                      \
+        mean[c] = (T)s[c];                                                              \
+        var[c] = (T)(q[c] / rows);                                                      \
+    }                                                                                   \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, const T *x, const T *a,          \
+                          const T *s, const T *mask, T *y)                              \
+{                                                                                       \
+    if (rows < 0 || ch < 0 || batch <= 0)                                               \
+        return 1;                                                                       \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        T *yr = y + (size_t)r * ch;                                                     \
+        if (mask) {                                                                     \
+            const T *mr = mask + (size_t)(r % batch) * ch;                              \
+            for (int c = 0; c < ch; ++c) {                                              \
+                const T p = xr[c] * a[c] + s[c];                                        \
+                yr[c] = p * mr[c];                                                      \
+            }                                                                           \
+        } else {                                                                        \
+            for (int c = 0; c < ch; ++c)                                                \
+                yr[c] = xr[c] * a[c] + s[c];                                            \
+        }                                                                               \
+    }                                                                                   \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int pks_bn_backward_##SUFFIX(int rows, int ch, int batch, const T *x, const T *mean,    \
+                             const T *g, const T *mask, const T *a, const T *istd,      \
+                             double *acc, T *g_x, T *g_w, T *g_b)                       \
+{                                                                                       \
+    if (rows <= 0 || ch < 0 || batch <= 0)                                              \
+        return 1;                                                                       \
+    double *sg = acc, *dot = acc + ch;                                                  \
+    for (int c = 0; c < ch; ++c)                                                        \
+        sg[c] = dot[c] = 0;                                                             \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
+        const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
+            sg[c] += (double)gc;                                                        \
+            dot[c] += (double)gc * ((double)xr[c] - (double)mean[c]);                   \
+        }                                                                               \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c) {                                                      \
+        const double is = (double)istd[c];                                              \
+        g_w[c] = (T)(dot[c] * is);                                                      \
+        g_b[c] = (T)sg[c];                                                              \
+        dot[c] = dot[c] * is * is / rows; /* now the projection factor */               \
+        sg[c] /= rows;                    /* now the mean gradient */                   \
+    }                                                                                   \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
+        const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
+        T *out = g_x + (size_t)r * ch;                                                  \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
+            const T k = (T)dot[c], m = (T)sg[c];                                        \
+            out[c] = (gc - m - (xr[c] - mean[c]) * k) * a[c];                           \
+        }                                                                               \
+    }                                                                                   \
+    return 0;                                                                           \
+}
+
+DEFINE_BN(float, f32)
+DEFINE_BN(double, f64)

@@ -57,7 +57,7 @@ import logging
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, gemm
+from pytorch_kaldi_snn.nn import cstep, fast_bn, gemm
 from pytorch_kaldi_snn.nn.fast_workspace import Rolling as _Rolling
 from pytorch_kaldi_snn.nn.fast_workspace import previous as _previous
 from pytorch_kaldi_snn.nn.fast_workspace import take as _take
@@ -389,26 +389,36 @@ def applicable(layer: SpikingLayer, x: Tensor) -> bool:
     )
 
 
-def projections(layer: SpikingLayer, x: Tensor) -> Tensor:
-    """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm`."""
+def projections(layer: SpikingLayer, x: Tensor, kind: int
+                ) -> tuple[Tensor, Tensor | None]:
+    """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm` and
+    batch norm through :mod:`.fast_bn` when it applies, and the dropout mask of
+    :meth:`SpikingLayer.dropout_mask` (drawn from the same random stream: nothing
+    before it draws). Returns ``(P [T, B, G*H], mask)``; for the traditional neuron
+    P already carries the mask (mask None), as in the reference."""
     t_len, batch, _ = x.shape
-    pre = gemm.linear_with_grad(x.reshape(t_len * batch, x.shape[-1]),
+    lin = gemm.linear_with_grad(x.reshape(t_len * batch, x.shape[-1]),
                                 layer.w_in.weight, layer.w_in.bias)
+    mask = layer.dropout_mask(batch, lin)
+    pre = lin
     if layer.bn is not None:
-        pre = layer.bn(pre)
-    return pre.reshape(t_len, batch, pre.shape[-1])
+        pre = fast_bn.batch_norm(layer.bn, lin, mask if kind == 0 else None, batch)
+        if pre is None:
+            pre = layer.bn(lin)
+        elif kind == 0:
+            mask = None  # applied by the batch norm kernel
+    pre = pre.reshape(t_len, batch, pre.shape[-1])
+    if kind == 0 and mask is not None:
+        pre = pre * mask
+        mask = None
+    return pre, mask
 
 
 def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
     """Same result as ``layer.run(x)[0]`` (zero initial state), including the EMA."""
-    _, batch, _ = x.shape
-    pre = projections(layer, x)
-    mask = layer.dropout_mask(batch, pre)
-    alpha, beta = layer.decays()
     kind = _KIND_CODE[layer.kind]
-    if kind == 0 and mask is not None:
-        pre = pre * mask
-        mask = None
+    pre, mask = projections(layer, x, kind)
+    alpha, beta = layer.decays()
     w_rec_t = layer.w_rec.weight.t() if kind == 2 else None
     spike = _spike_params(layer, pre.dtype)
     alpha = alpha.to(pre.dtype)
