@@ -47,7 +47,9 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h)      \
         return 1;                                                                       \
-    T m = vmax ? *vmax : 0;                                                             \
+    T m = vmax ? *vmax : 0, lane[16];                                                   \
+    for (int j = 0; j < 16; ++j)                                                        \
+        lane[j] = m;                                                                    \
     for (int n = n0; n < n1; ++n) {                                                     \
         const T *ip = n == n0 ? i0 : i + SLOT(n - 1, full_i) * bh;                      \
         const T *vp = n == n0 ? v0 : v + SLOT(n - 1, full_v) * bh;                      \
@@ -81,14 +83,24 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
                     yn[o + k] = vv > thr ? q * step : 0;                                \
                 }                                                                       \
             }                                                                           \
-            if (sn) {                                                                   \
+            if (sn && levels == 0) {                                                    \
+                for (int k = 0; k < h; ++k)                                             \
+                    sn[o + k] = vn[o + k] > 0;                                          \
+            } else if (sn) {                                                            \
                 for (int k = 0; k < h; ++k) {                                           \
                     const T vv = vn[o + k];                                             \
-                    sn[o + k] = levels == 0 ? vv > 0 : (vv >= 0 && vv <= b_range);      \
+                    sn[o + k] = (unsigned char)((vv >= 0) & (vv <= b_range));           \
                 }                                                                       \
             }                                                                           \
-            if (vmax) {                                                                 \
-                for (int k = 0; k < h; ++k) {                                           \
+            if (vmax) { /* lanes of 16, NaN sticks; merged after the frames */          \
+                int k = 0;                                                              \
+                for (; k + 16 <= h; k += 16)                                            \
+                    for (int j = 0; j < 16; ++j) {                                      \
+                        const T vv = vn[o + k + j];                                     \
+                        lane[j] = ((lane[j] != lane[j]) | (vv <= lane[j])) ? lane[j]    \
+                                                                            : vv;       \
+                    }                                                                   \
+                for (; k < h; ++k) {                                                    \
                     const T vv = vn[o + k];                                             \
                     if (m == m && !(vv <= m))                                           \
                         m = vv;                                                         \
@@ -96,6 +108,9 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
             }                                                                           \
         }                                                                               \
     }                                                                                   \
+    for (int j = 0; j < 16; ++j)                                                        \
+        if (m == m && !(lane[j] <= m))                                                  \
+            m = lane[j];                                                                \
     if (vmax)                                                                           \
         *vmax = m;                                                                      \
     return 0;                                                                           \
@@ -271,3 +286,35 @@ int pks_bn_backward_##SUFFIX(int rows, int ch, int batch, const T *x, const T *m
 
 DEFINE_BN(float, f32)
 DEFINE_BN(double, f64)
+
+/* Gate factors of v1 and v2 for all frames, one pass before the backward recurrence:
+ * fc [T, B, 2H] holds F | C (C = relu(.) * M), i_base [T + 1, B, H] holds I[n-1] at
+ * frame n (a zero frame first); mask M [B, H] or NULL. Afterwards
+ *   i_base[n] = dF[n] = d - d * F[n],  d = I[n-1] - C[n]   (dA_f / dI, times g_I later)
+ *   C half    = dC[n] = (k - k * F[n]) * M,  k = [C[n] > 0]  (dA_c / dI)
+ * the same operations, in the same order, as the torch fallback in fast_train.py. */
+#define DEFINE_GATE_FACTORS(T, SUFFIX)                                                  \
+int pks_gate_factors_##SUFFIX(int t_len, int batch, int h, T *fc, T *i_base,            \
+                              const T *mask)                                            \
+{                                                                                       \
+    if (t_len < 0 || batch < 0 || h < 0)                                                \
+        return 1;                                                                       \
+    for (int n = 0; n < t_len; ++n)                                                     \
+        for (int b = 0; b < batch; ++b) {                                               \
+            T *row = fc + ((size_t)n * batch + b) * 2 * h;                              \
+            T *ip = i_base + ((size_t)n * batch + b) * h;                               \
+            const T *m = mask ? mask + (size_t)b * h : NULL;                            \
+            for (int k = 0; k < h; ++k) {                                               \
+                const T f = row[k];                                                     \
+                T d = (n == 0 ? -row[h + k] : ip[k] - row[h + k]) * f;                  \
+                ip[k] = d - d * f;                                                      \
+                const T g = row[h + k] > 0 ? (T)1 : (T)0;                               \
+                const T dc = g - g * f;                                                 \
+                row[h + k] = m ? dc * m[k] : dc;                                        \
+            }                                                                           \
+        }                                                                               \
+    return 0;                                                                           \
+}                                                                                       
+
+DEFINE_GATE_FACTORS(float, f32)
+DEFINE_GATE_FACTORS(double, f64)

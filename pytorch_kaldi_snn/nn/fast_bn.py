@@ -35,48 +35,22 @@ running statistics, for fewer than two rows, or without the C kernels.
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import cstep
+from pytorch_kaldi_snn.nn import fast_c
 from pytorch_kaldi_snn.nn.fast_workspace import take
-
-_SUFFIX = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64",
-                                                                   ctypes.c_double)}
-_FNS: dict[tuple[int, torch.dtype], tuple] = {}
 
 
 def _kernels(dtype: torch.dtype):
     """``(stats, apply, backward)`` C functions for ``dtype``, or None."""
-    if dtype not in _SUFFIX or cstep.fused(dtype) is None:
-        return None
-    lib = cstep.library()
-    key = (id(lib), dtype)
-    fns = _FNS.get(key)
-    if fns is None:
-        suffix = _SUFFIX[dtype][0]
-        p, i = ctypes.c_void_p, ctypes.c_int
-        stats = getattr(lib, f"pks_bn_stats_{suffix}")
-        stats.argtypes = [i, i, p, p, p, p]
-        apply = getattr(lib, f"pks_bn_apply_{suffix}")
-        apply.argtypes = [i, i, i, p, p, p, p, p]
-        back = getattr(lib, f"pks_bn_backward_{suffix}")
-        back.argtypes = [i, i, i, p, p, p, p, p, p, p, p, p, p]
-        for fn in (stats, apply, back):
-            fn.restype = ctypes.c_int
-        fns = _FNS[key] = (stats, apply, back)
-    return fns
+    fns = tuple(fast_c.kernel(f"pks_bn_{name}", dtype)
+                for name in ("stats", "apply", "backward"))
+    return None if None in fns else fns
 
 
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
-
-
-def _check(rc: int, name: str) -> None:
-    if rc != 0:
-        raise RuntimeError(f"pks_bn_{name} returned {rc}")
 
 
 class _BatchNorm(torch.autograd.Function):
@@ -90,8 +64,8 @@ class _BatchNorm(torch.autograd.Function):
             a = weight.detach().to(x.dtype) * istd
             shift = bias.detach().to(x.dtype) - mean * a
         y = take((rows, ch), x)
-        _check(apply(rows, ch, batch, x.data_ptr(), a.data_ptr(), shift.data_ptr(),
-                     _ptr(mask), y.data_ptr()), "apply")
+        fast_c.call(apply, rows, ch, batch, x.data_ptr(), a.data_ptr(),
+                    shift.data_ptr(), _ptr(mask), y.data_ptr())
         ctx.save_for_backward(x, mean, a, istd, mask)
         ctx.batch, ctx.fns = batch, fns
         return y
@@ -105,10 +79,9 @@ class _BatchNorm(torch.autograd.Function):
         g_w = x.new_empty(ch)
         g_b = x.new_empty(ch)
         acc = torch.empty(2 * ch, dtype=torch.float64)
-        _check(ctx.fns[2](rows, ch, ctx.batch, x.data_ptr(), mean.data_ptr(),
-                          g.data_ptr(), _ptr(mask), a.data_ptr(), istd.data_ptr(),
-                          acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(),
-                          g_b.data_ptr()), "backward")
+        fast_c.call(ctx.fns[2], rows, ch, ctx.batch, x.data_ptr(), mean.data_ptr(),
+                    g.data_ptr(), _ptr(mask), a.data_ptr(), istd.data_ptr(),
+                    acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(), g_b.data_ptr())
         return g_x, g_w, g_b, None, None, None, None, None, None
 
 
@@ -150,8 +123,8 @@ def _stats(x: Tensor, fns) -> tuple[Tensor, Tensor]:
     ch = x.shape[1]
     mean, var = x.new_empty(ch), x.new_empty(ch)
     acc = torch.empty(2 * ch, dtype=torch.float64)
-    _check(fns[0](x.shape[0], ch, x.data_ptr(), acc.data_ptr(), mean.data_ptr(),
-                  var.data_ptr()), "stats")
+    fast_c.call(fns[0], x.shape[0], ch, x.data_ptr(), acc.data_ptr(),
+                mean.data_ptr(), var.data_ptr())
     return mean, var
 
 

@@ -57,7 +57,7 @@ import logging
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, fast_bn, gemm
+from pytorch_kaldi_snn.nn import cstep, fast_bn, fast_c, gemm
 from pytorch_kaldi_snn.nn.fast_workspace import Rolling as _Rolling
 from pytorch_kaldi_snn.nn.fast_workspace import previous as _previous
 from pytorch_kaldi_snn.nn.fast_workspace import take as _take
@@ -241,10 +241,17 @@ def forward_sequence(
 
 def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
     """dA_f / dI for all frames into ``i_base[:T]`` (returned; ``i_base[n]`` holds
-    I[n-1]) and dA_c / dI into the C half of ``fc``."""
-    h = fc.shape[-1] // 2
-    f, c = fc[..., :h], fc[..., h:]
+    I[n-1]) and dA_c / dI into the C half of ``fc``: one pass of ``_fused.c``'s
+    ``pks_gate_factors`` when built, else these tensor operations."""
+    t_len, batch, h2 = fc.shape
+    h = h2 // 2
     d_f = i_base[:-1]
+    fn = fast_c.kernel("pks_gate_factors", fc.dtype)
+    if fn is not None and _kernels(fc, i_base, mask) is not None:
+        fast_c.call(fn, t_len, batch, h, fc.data_ptr(), i_base.data_ptr(),
+                    None if mask is None else mask.data_ptr())
+        return d_f
+    f, c = fc[..., :h], fc[..., h:]
     torch.neg(c[0], out=d_f[0])
     d_f[1:].sub_(c[1:])  # I[n-1] - C[n]
     d_f.mul_(f)
