@@ -292,7 +292,8 @@ DEFINE_BN(double, f64)
  * frame n (a zero frame first); mask M [B, H] or NULL. Afterwards
  *   i_base[n] = dF[n] = d - d * F[n],  d = I[n-1] - C[n]   (dA_f / dI, times g_I later)
  *   C half    = dC[n] = (k - k * F[n]) * M,  k = [C[n] > 0]  (dA_c / dI)
- * the same operations, in the same order, as the torch fallback in fast_train.py. */
+ * the operations of the torch fallback in fast_train.py, in its order (its addcmul_ may
+ * round d - d * F as one fused multiply-add: the two agree to an ulp). */
 #define DEFINE_GATE_FACTORS(T, SUFFIX)                                                  \
 int pks_gate_factors_##SUFFIX(int t_len, int batch, int h, T *fc, T *i_base,            \
                               const T *mask)                                            \
