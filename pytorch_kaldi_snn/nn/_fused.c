@@ -31,6 +31,13 @@
 #include <math.h>
 #include <stddef.h>
 
+/* GCC vectorises the selects of the quantiser, the gate factors and the max only when
+ * floating-point operations may not trap; this changes no value (IEEE arithmetic and
+ * no contraction stay), only what GCC may assume about exception flags. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define SLOT(n, full) ((full) ? (size_t)(n) : (size_t)((n) % 2))
 
 #define DEFINE_KERNELS(T, SUFFIX, FLOOR)                                                 \
@@ -47,8 +54,8 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h)      \
         return 1;                                                                       \
-    T m = vmax ? *vmax : 0, lane[16];                                                   \
-    for (int j = 0; j < 16; ++j)                                                        \
+    T m = vmax ? *vmax : 0, lane[64];                                                   \
+    for (int j = 0; j < 64; ++j)                                                        \
         lane[j] = m;                                                                    \
     for (int n = n0; n < n1; ++n) {                                                     \
         const T *ip = n == n0 ? i0 : i + SLOT(n - 1, full_i) * bh;                      \
@@ -80,7 +87,8 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
                     T q = FLOOR(vv / step);                                             \
                     q = q > top ? top : q;                                              \
                     q = q < 0 ? 0 : q;                                                  \
-                    yn[o + k] = vv > thr ? q * step : 0;                                \
+                    const T yq = q * step; /* outside the select: vectorises */         \
+                    yn[o + k] = vv > thr ? yq : 0;                                      \
                 }                                                                       \
             }                                                                           \
             if (sn && levels == 0) {                                                    \
@@ -92,23 +100,18 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
                     sn[o + k] = (unsigned char)((vv >= 0) & (vv <= b_range));           \
                 }                                                                       \
             }                                                                           \
-            if (vmax) { /* lanes of 16, NaN sticks; merged after the frames */          \
-                int k = 0;                                                              \
-                for (; k + 16 <= h; k += 16)                                            \
-                    for (int j = 0; j < 16; ++j) {                                      \
-                        const T vv = vn[o + k + j];                                     \
-                        lane[j] = ((lane[j] != lane[j]) | (vv <= lane[j])) ? lane[j]    \
-                                                                            : vv;       \
+            if (vmax) { /* 64 lanes, NaN sticks; merged after the frames */             \
+                for (int k0 = 0; k0 < h; k0 += 64) {                                    \
+                    const int kn = h - k0 < 64 ? h - k0 : 64;                           \
+                    for (int j = 0; j < kn; ++j) {                                      \
+                        const T vv = vn[o + k0 + j], l = lane[j];                       \
+                        lane[j] = ((l != l) | (vv <= l)) ? l : vv;                      \
                     }                                                                   \
-                for (; k < h; ++k) {                                                    \
-                    const T vv = vn[o + k];                                             \
-                    if (m == m && !(vv <= m))                                           \
-                        m = vv;                                                         \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
     }                                                                                   \
-    for (int j = 0; j < 16; ++j)                                                        \
+    for (int j = 0; j < 64; ++j)                                                        \
         if (m == m && !(lane[j] <= m))                                                  \
             m = lane[j];                                                                \
     if (vmax)                                                                           \
