@@ -27,7 +27,7 @@ SIGNATURES: dict[str, tuple] = {
     "pks_gate_factors": (_I, _I, _I, _P, _P, _P),
 }
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-_BOUND: dict[tuple[int, str, torch.dtype], Callable[..., int]] = {}
+_BOUND: dict[tuple[object, str, torch.dtype], Callable[..., int]] = {}
 
 
 def kernel(name: str, dtype: torch.dtype) -> Callable[..., int] | None:
@@ -36,7 +36,7 @@ def kernel(name: str, dtype: torch.dtype) -> Callable[..., int] | None:
     if dtype not in _SUFFIX or cstep.fused(dtype) is None:
         return None
     lib = cstep.library()
-    key = (id(lib), name, dtype)
+    key = (lib, name, dtype)  # holds the library: no reuse of a freed id
     fn = _BOUND.get(key)
     if fn is None:
         fn = getattr(lib, f"{name}_{_SUFFIX[dtype]}")
