@@ -16,7 +16,7 @@ count.
 
     python bench/bench_layers.py [--frames 200] [--batch 64] [--hidden 550]
         [--repeats 5] [--threads 1,2] [--paths default,reference] [--device cpu]
-        [--mm-size 2048]
+        [--mm-size 2048] [--kinds v2,v1,traditional] [--baselines gru,lstm|none]
 
 ``default`` is ``SpikingLayer.forward`` (a registered fast path when one accepts the
 input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built);
@@ -72,6 +72,8 @@ def _gemm_rule(choice: str) -> Callable[[SNNStack], Callable[[Tensor], Tensor]]:
     return wrap
 
 
+BASELINES = {"gru": nn.GRU, "lstm": nn.LSTM}
+
 PATHS: dict[str, Callable[[SNNStack], Callable[[Tensor], Tensor]]] = {
     "default": lambda stack: stack,
     "torch-loop": _torch_loop,
@@ -83,12 +85,13 @@ PATHS: dict[str, Callable[[SNNStack], Callable[[Tensor], Tensor]]] = {
 
 def build(args: argparse.Namespace, device: torch.device) -> dict[str, Callable]:
     """Name -> callable ``x -> y`` for the baselines and each (kind, path) stack."""
-    gru = nn.GRU(args.input, args.hidden, args.layers).to(device)
-    lstm = nn.LSTM(args.input, args.hidden, args.layers).to(device)
-    models: dict[str, Callable] = {
-        "torch.nn.GRU": lambda x: gru(x)[0],
-        "torch.nn.LSTM": lambda x: lstm(x)[0],
-    }
+    models: dict[str, Callable] = {}
+    for name in filter(None, args.baselines.replace("none", "").split(",")):
+        if name not in BASELINES:
+            raise SystemExit(f"--baselines: unknown {name!r}; allowed: "
+                             f"{', '.join(BASELINES)} or none")
+        rnn = BASELINES[name](args.input, args.hidden, args.layers).to(device)
+        models[f"torch.nn.{rnn.__class__.__name__}"] = lambda x, rnn=rnn: rnn(x)[0]
     bits = None if args.bits == 0 else args.bits
     for kind in args.kinds.split(","):
         stack = (
@@ -162,7 +165,11 @@ def table(times: dict[str, dict[str, list[float]]], args: argparse.Namespace) ->
     mm = med.pop(MM)
     mm_f = mm_flops(args.mm_size, args.mm_size, args.mm_size)
     rate = {c: mm_f / mm[c] for c in ("cpu", "wall")}  # FLOP per second
-    g, m = med["torch.nn.GRU"], med["torch.nn.LSTM"]
+    g, m = med.get("torch.nn.GRU"), med.get("torch.nn.LSTM")
+
+    def ratio(t: float, base: dict[str, float] | None, clock: str) -> str:
+        return "-" if base is None else f"{t / base[clock]:.2f}"
+
     rows = [
         f"torch.mm {args.mm_size}^3 in this run: {rate['cpu'] / 1e9:.1f} GFLOP per CPU "
         f"second, {rate['wall'] / 1e9:.1f} GFLOP/s wall",
@@ -176,9 +183,9 @@ def table(times: dict[str, dict[str, list[float]]], args: argparse.Namespace) ->
                         args.hidden, args.layers)
         floor = {c: fl / rate[c] for c in ("cpu", "wall")}
         rows.append(
-            f"| {name} | {t['cpu']:.3f} | {t['cpu'] / g['cpu']:.2f} | "
-            f"{t['cpu'] / m['cpu']:.2f} | {t['wall']:.3f} | "
-            f"{t['wall'] / g['wall']:.2f} | {t['wall'] / m['wall']:.2f} | "
+            f"| {name} | {t['cpu']:.3f} | {ratio(t['cpu'], g, 'cpu')} | "
+            f"{ratio(t['cpu'], m, 'cpu')} | {t['wall']:.3f} | "
+            f"{ratio(t['wall'], g, 'wall')} | {ratio(t['wall'], m, 'wall')} | "
             f"{fl / 1e9:.4g} | {floor['cpu']:.3f} | "
             f"{100 * floor['cpu'] / t['cpu']:.0f} | {floor['wall']:.3f} | "
             f"{100 * floor['wall'] / t['wall']:.0f} |"
@@ -206,6 +213,9 @@ def main(argv=None) -> int:
     p.add_argument("--mm-size", type=int, default=2048,
                    help="n of the n x n x n torch.mm timed for the GEMM rate")
     p.add_argument("--kinds", default="v2,v1,traditional")
+    p.add_argument("--baselines", default="gru,lstm",
+                   help="comma list of gru, lstm, or none (quick floor checks: the "
+                   "ratio columns then read -)")
     p.add_argument(
         "--paths",
         default="default,reference",

@@ -268,3 +268,26 @@ def test_broadcast_output_gradient_equals_a_dense_one(kind, recurrence_impl):
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_gate_factors_in_c_equal_the_torch_operations(masked):
+    from pytorch_kaldi_snn.nn import cstep
+
+    if cstep.fused(torch.float64) is None:
+        pytest.skip("no C compiler: only the torch operations exist here")
+    torch.manual_seed(0)
+    t_len, batch, h = 5, 3, 4
+    fc = torch.rand(t_len, batch, 2 * h, dtype=torch.float64)
+    fc[..., h:] -= 0.5
+    fc[..., h:].clamp_(min=0)
+    i_base = torch.randn(t_len + 1, batch, h, dtype=torch.float64)
+    i_base[0].zero_()
+    mask = (torch.rand(batch, h, dtype=torch.float64) > 0.3) / 0.7 if masked else None
+    fc_t, i_t = fc.clone(), i_base.clone()
+    with cstep.disabled():
+        fast_train._gate_factors_(fc_t, i_t, mask)
+    fast_train._gate_factors_(fc, i_base, mask)
+    # torch's addcmul_ may round d - d * f as one fused multiply-add: 1 ulp apart
+    torch.testing.assert_close(fc, fc_t, rtol=1e-15, atol=1e-16)
+    torch.testing.assert_close(i_base, i_t, rtol=1e-15, atol=1e-16)

@@ -31,6 +31,13 @@
 #include <math.h>
 #include <stddef.h>
 
+/* GCC vectorises the selects of the quantiser, the gate factors and the max only when
+ * floating-point operations may not trap; this changes no value (IEEE arithmetic and
+ * no contraction stay), only what GCC may assume about exception flags. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define SLOT(n, full) ((full) ? (size_t)(n) : (size_t)((n) % 2))
 
 #define DEFINE_KERNELS(T, SUFFIX, FLOOR)                                                 \
@@ -47,7 +54,9 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h)      \
         return 1;                                                                       \
-    T m = vmax ? *vmax : 0;                                                             \
+    T m = vmax ? *vmax : 0, lane[64];                                                   \
+    for (int j = 0; j < 64; ++j)                                                        \
+        lane[j] = m;                                                                    \
     for (int n = n0; n < n1; ++n) {                                                     \
         const T *ip = n == n0 ? i0 : i + SLOT(n - 1, full_i) * bh;                      \
         const T *vp = n == n0 ? v0 : v + SLOT(n - 1, full_v) * bh;                      \
@@ -78,24 +87,33 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
                     T q = FLOOR(vv / step);                                             \
                     q = q > top ? top : q;                                              \
                     q = q < 0 ? 0 : q;                                                  \
-                    yn[o + k] = vv > thr ? q * step : 0;                                \
+                    const T yq = q * step; /* outside the select: vectorises */         \
+                    yn[o + k] = vv > thr ? yq : 0;                                      \
                 }                                                                       \
             }                                                                           \
-            if (sn) {                                                                   \
+            if (sn && levels == 0) {                                                    \
+                for (int k = 0; k < h; ++k)                                             \
+                    sn[o + k] = vn[o + k] > 0;                                          \
+            } else if (sn) {                                                            \
                 for (int k = 0; k < h; ++k) {                                           \
                     const T vv = vn[o + k];                                             \
-                    sn[o + k] = levels == 0 ? vv > 0 : (vv >= 0 && vv <= b_range);      \
+                    sn[o + k] = (unsigned char)((vv >= 0) & (vv <= b_range));           \
                 }                                                                       \
             }                                                                           \
-            if (vmax) {                                                                 \
-                for (int k = 0; k < h; ++k) {                                           \
-                    const T vv = vn[o + k];                                             \
-                    if (m == m && !(vv <= m))                                           \
-                        m = vv;                                                         \
+            if (vmax) { /* 64 lanes, NaN sticks; merged after the frames */             \
+                for (int k0 = 0; k0 < h; k0 += 64) {                                    \
+                    const int kn = h - k0 < 64 ? h - k0 : 64;                           \
+                    for (int j = 0; j < kn; ++j) {                                      \
+                        const T vv = vn[o + k0 + j], l = lane[j];                       \
+                        lane[j] = ((l != l) | (vv <= l)) ? l : vv;                      \
+                    }                                                                   \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
     }                                                                                   \
+    for (int j = 0; j < 64; ++j)                                                        \
+        if (m == m && !(lane[j] <= m))                                                  \
+            m = lane[j];                                                                \
     if (vmax)                                                                           \
         *vmax = m;                                                                      \
     return 0;                                                                           \
@@ -169,3 +187,138 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
 
 DEFINE_KERNELS(float, f32, floorf)
 DEFINE_KERNELS(double, f64, floor)
+
+/* Batch norm of the fused layers' input projections over the rows of X [rows, ch]
+ * (rows = T*B, row r = n*B + b), training mode, with an optional per-sequence mask
+ * M [B, ch] applied after it (traditional's dropout of the input current):
+ *   stats:    mean = sum_r X / rows, var = sum_r (X - mean)^2 / rows (biased; two
+ *             passes, double accumulators)
+ *   apply:    Y = (X * a + s) * M[r % B],  a = w / sqrt(var + eps), s = bias - mean * a
+ *   backward: G = g_Y * M[r % B]; sum_g = sum_r G, dot = sum_r G (X - mean);
+ *             g_X = (G - sum_g / rows - (X - mean) * dot * istd^2 / rows) * a,
+ *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps))
+ * acc: 2 * ch doubles of scratch. */
+#define DEFINE_BN(T, SUFFIX)                                                             \
+int pks_bn_stats_##SUFFIX(int rows, int ch, const T *x, double *acc, T *mean, T *var)    \
+{                                                                                       \
+    if (rows <= 0 || ch < 0)                                                            \
+        return 1;                                                                       \
+    double *s = acc, *q = acc + ch;                                                     \
+    for (int c = 0; c < ch; ++c)                                                        \
+        s[c] = q[c] = 0;                                                                \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        for (int c = 0; c < ch; ++c)                                                    \
+            s[c] += (double)xr[c];                                                      \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c)                                                        \
+        s[c] /= rows;                                                                   \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const double d = (double)xr[c] - s[c];                                      \
+            q[c] += d * d;                                                              \
+        }                                                                               \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c) {                                                      \
+        mean[c] = (T)s[c];                                                              \
+        var[c] = (T)(q[c] / rows);                                                      \
+    }                                                                                   \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, const T *x, const T *a,          \
+                          const T *s, const T *mask, T *y)                              \
+{                                                                                       \
+    if (rows < 0 || ch < 0 || batch <= 0)                                               \
+        return 1;                                                                       \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch;                                               \
+        T *yr = y + (size_t)r * ch;                                                     \
+        if (mask) {                                                                     \
+            const T *mr = mask + (size_t)(r % batch) * ch;                              \
+            for (int c = 0; c < ch; ++c) {                                              \
+                const T p = xr[c] * a[c] + s[c];                                        \
+                yr[c] = p * mr[c];                                                      \
+            }                                                                           \
+        } else {                                                                        \
+            for (int c = 0; c < ch; ++c)                                                \
+                yr[c] = xr[c] * a[c] + s[c];                                            \
+        }                                                                               \
+    }                                                                                   \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int pks_bn_backward_##SUFFIX(int rows, int ch, int batch, const T *x, const T *mean,    \
+                             const T *g, const T *mask, const T *a, const T *istd,      \
+                             double *acc, T *g_x, T *g_w, T *g_b)                       \
+{                                                                                       \
+    if (rows <= 0 || ch < 0 || batch <= 0)                                              \
+        return 1;                                                                       \
+    double *sg = acc, *dot = acc + ch;                                                  \
+    for (int c = 0; c < ch; ++c)                                                        \
+        sg[c] = dot[c] = 0;                                                             \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
+        const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
+            sg[c] += (double)gc;                                                        \
+            dot[c] += (double)gc * ((double)xr[c] - (double)mean[c]);                   \
+        }                                                                               \
+    }                                                                                   \
+    for (int c = 0; c < ch; ++c) {                                                      \
+        const double is = (double)istd[c];                                              \
+        g_w[c] = (T)(dot[c] * is);                                                      \
+        g_b[c] = (T)sg[c];                                                              \
+        dot[c] = dot[c] * is * is / rows; /* now the projection factor */               \
+        sg[c] /= rows;                    /* now the mean gradient */                   \
+    }                                                                                   \
+    for (int r = 0; r < rows; ++r) {                                                    \
+        const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
+        const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
+        T *out = g_x + (size_t)r * ch;                                                  \
+        for (int c = 0; c < ch; ++c) {                                                  \
+            const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
+            const T k = (T)dot[c], m = (T)sg[c];                                        \
+            out[c] = (gc - m - (xr[c] - mean[c]) * k) * a[c];                           \
+        }                                                                               \
+    }                                                                                   \
+    return 0;                                                                           \
+}
+
+DEFINE_BN(float, f32)
+DEFINE_BN(double, f64)
+
+/* Gate factors of v1 and v2 for all frames, one pass before the backward recurrence:
+ * fc [T, B, 2H] holds F | C (C = relu(.) * M), i_base [T + 1, B, H] holds I[n-1] at
+ * frame n (a zero frame first); mask M [B, H] or NULL. Afterwards
+ *   i_base[n] = dF[n] = d - d * F[n],  d = I[n-1] - C[n]   (dA_f / dI, times g_I later)
+ *   C half    = dC[n] = (k - k * F[n]) * M,  k = [C[n] > 0]  (dA_c / dI)
+ * the operations of the torch fallback in fast_train.py, in its order (its addcmul_ may
+ * round d - d * F as one fused multiply-add: the two agree to an ulp). */
+#define DEFINE_GATE_FACTORS(T, SUFFIX)                                                  \
+int pks_gate_factors_##SUFFIX(int t_len, int batch, int h, T *fc, T *i_base,            \
+                              const T *mask)                                            \
+{                                                                                       \
+    if (t_len < 0 || batch < 0 || h < 0)                                                \
+        return 1;                                                                       \
+    for (int n = 0; n < t_len; ++n)                                                     \
+        for (int b = 0; b < batch; ++b) {                                               \
+            T *row = fc + ((size_t)n * batch + b) * 2 * h;                              \
+            T *ip = i_base + ((size_t)n * batch + b) * h;                               \
+            const T *m = mask ? mask + (size_t)b * h : NULL;                            \
+            for (int k = 0; k < h; ++k) {                                               \
+                const T f = row[k];                                                     \
+                T d = (n == 0 ? -row[h + k] : ip[k] - row[h + k]) * f;                  \
+                ip[k] = d - d * f;                                                      \
+                const T g = row[h + k] > 0 ? (T)1 : (T)0;                               \
+                const T dc = g - g * f;                                                 \
+                row[h + k] = m ? dc * m[k] : dc;                                        \
+            }                                                                           \
+        }                                                                               \
+    return 0;                                                                           \
+}                                                                                       
+
+DEFINE_GATE_FACTORS(float, f32)
+DEFINE_GATE_FACTORS(double, f64)

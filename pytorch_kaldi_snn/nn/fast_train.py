@@ -39,7 +39,9 @@ overwritten. The spike range b is constant within a sequence and the EMA update
 ``layer.spike.observe(max V)`` (max V tracked frame by frame) happens once after the
 sequence, exactly as in the reference.
 
-Two implementations of the frame loops, with the same arithmetic: the torch loop
+The spike, the gates and the gate factors are in :mod:`.fast_elementwise`; batch norm
+of the projections in :mod:`.fast_bn`. Two implementations of the frame loops, with
+the same arithmetic: the torch loop
 below (tensor op by tensor op) and, when the C kernels of :mod:`.cstep` are built,
 ``_fused.c`` (one call per sequence for traditional and v1, per frame for v2, whose
 recurrent product and gates stay in torch). The gates F and C always come from torch;
@@ -57,7 +59,13 @@ import logging
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, gemm
+from pytorch_kaldi_snn.nn import fast_bn, gemm
+from pytorch_kaldi_snn.nn.fast_elementwise import (
+    SpikeParams,
+    _gate_factors_,
+    _gates,
+    _kernels,
+)
 from pytorch_kaldi_snn.nn.fast_workspace import Rolling as _Rolling
 from pytorch_kaldi_snn.nn.fast_workspace import previous as _previous
 from pytorch_kaldi_snn.nn.fast_workspace import take as _take
@@ -67,68 +75,6 @@ from pytorch_kaldi_snn.nn.spike import MultiBitSpike
 log = logging.getLogger(__name__)
 
 _KIND_CODE = {"traditional": 0, "v1": 1, "v2": 2}
-
-
-class SpikeParams:
-    """Constants of the multi-bit spike for one sequence (b fixed within it)."""
-
-    def __init__(self, b: Tensor, n_bits: int | None, k: int) -> None:
-        self.b = b
-        self.n_bits = n_bits
-        if n_bits is not None:
-            self.levels = 2**n_bits
-            self.step = b / self.levels
-            self.thr = k * self.step
-
-    def apply_(self, v: Tensor, y: Tensor, keep: Tensor) -> None:
-        """y <- spike(v), exactly as :func:`multibit_spike` (``keep``: float scratch).
-
-        Comparisons write float 0/1 (bool outputs and ``masked_fill_`` are about five
-        times slower on CPU); ``q * 1`` and ``q * 0`` are exact, q being finite.
-        """
-        if self.n_bits is None:
-            torch.clamp(v, min=0, out=y)
-            return
-        torch.div(v, self.step, out=y)
-        y.floor_().clamp_(0, self.levels - 1).mul_(self.step)
-        torch.gt(v, self.thr, out=keep)
-        y.mul_(keep)
-
-    def derivative_mask(self, v: Tensor, out: Tensor, scratch: Tensor) -> Tensor:
-        """out <- S'(v) as bool, the straight-through derivative: [0 <= v <= b]
-        (relu: [v > 0]). ``scratch``: a bool buffer like v."""
-        if self.n_bits is None:
-            return torch.gt(v, 0, out=out)
-        torch.ge(v, 0, out=out)
-        torch.le(v, self.b, out=scratch)
-        return out.logical_and_(scratch)
-
-    def c_args(self) -> tuple[float, float, float, int, float]:
-        """``(step, thr, top level, levels, b)`` for the C kernels (levels 0:
-        relu)."""
-        if self.n_bits is None:
-            return 1.0, 0.0, 0.0, 0, 0.0
-        return (float(self.step), float(self.thr), float(self.levels - 1),
-                self.levels, float(self.b))
-
-
-def _kernels(*tensors: Tensor | None) -> cstep.Fused | None:
-    """The C recurrences when every given tensor is a contiguous CPU tensor of one
-    float dtype and the library is available; else None (the torch loop runs)."""
-    first = tensors[0]
-    for t in tensors:
-        if t is not None and (t.dtype != first.dtype or t.device.type != "cpu"
-                              or not t.is_contiguous()):
-            return None
-    return cstep.fused(first.dtype)
-
-
-def _gates(src: Tensor, f: Tensor, c: Tensor, mask: Tensor | None, h: int) -> None:
-    """F = sigmoid(forget half), C = relu(candidate half) (* mask), any leading dims."""
-    torch.sigmoid(src[..., :h], out=f)
-    torch.clamp(src[..., h:], min=0, out=c)
-    if mask is not None:
-        c.mul_(mask)
 
 
 def forward_sequence(
@@ -237,23 +183,6 @@ def forward_sequence(
             torch.maximum(v_max, v.amax(), out=v_max)
         i_prev, v_prev, y_prev = i, v, y
     return y_all, v_all, fc, i_base, ste, v_max
-
-
-def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
-    """dA_f / dI for all frames into ``i_base[:T]`` (returned; ``i_base[n]`` holds
-    I[n-1]) and dA_c / dI into the C half of ``fc``."""
-    h = fc.shape[-1] // 2
-    f, c = fc[..., :h], fc[..., h:]
-    d_f = i_base[:-1]
-    torch.neg(c[0], out=d_f[0])
-    d_f[1:].sub_(c[1:])  # I[n-1] - C[n]
-    d_f.mul_(f)
-    d_f.addcmul_(d_f, f, value=-1)  # x - x f = x (1 - f)
-    torch.gt(c, 0, out=c)
-    c.addcmul_(c, f, value=-1)
-    if mask is not None:
-        c.mul_(mask)
-    return d_f
 
 
 class _FusedSequence(torch.autograd.Function):
@@ -389,26 +318,36 @@ def applicable(layer: SpikingLayer, x: Tensor) -> bool:
     )
 
 
-def projections(layer: SpikingLayer, x: Tensor) -> Tensor:
-    """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm`."""
+def projections(layer: SpikingLayer, x: Tensor, kind: int
+                ) -> tuple[Tensor, Tensor | None]:
+    """:meth:`SpikingLayer.projections` with the products through :mod:`.gemm` and
+    batch norm through :mod:`.fast_bn` when it applies, and the dropout mask of
+    :meth:`SpikingLayer.dropout_mask` (drawn from the same random stream: nothing
+    before it draws). Returns ``(P [T, B, G*H], mask)``; for the traditional neuron
+    P already carries the mask (mask None), as in the reference."""
     t_len, batch, _ = x.shape
-    pre = gemm.linear_with_grad(x.reshape(t_len * batch, x.shape[-1]),
+    lin = gemm.linear_with_grad(x.reshape(t_len * batch, x.shape[-1]),
                                 layer.w_in.weight, layer.w_in.bias)
+    mask = layer.dropout_mask(batch, lin)
+    pre = lin
     if layer.bn is not None:
-        pre = layer.bn(pre)
-    return pre.reshape(t_len, batch, pre.shape[-1])
+        pre = fast_bn.batch_norm(layer.bn, lin, mask if kind == 0 else None, batch)
+        if pre is None:
+            pre = layer.bn(lin)
+        elif kind == 0:
+            mask = None  # applied by the batch norm kernel
+    pre = pre.reshape(t_len, batch, pre.shape[-1])
+    if kind == 0 and mask is not None:
+        pre = pre * mask
+        mask = None
+    return pre, mask
 
 
 def fused_run(layer: SpikingLayer, x: Tensor) -> Tensor:
     """Same result as ``layer.run(x)[0]`` (zero initial state), including the EMA."""
-    _, batch, _ = x.shape
-    pre = projections(layer, x)
-    mask = layer.dropout_mask(batch, pre)
-    alpha, beta = layer.decays()
     kind = _KIND_CODE[layer.kind]
-    if kind == 0 and mask is not None:
-        pre = pre * mask
-        mask = None
+    pre, mask = projections(layer, x, kind)
+    alpha, beta = layer.decays()
     w_rec_t = layer.w_rec.weight.t() if kind == 2 else None
     spike = _spike_params(layer, pre.dtype)
     alpha = alpha.to(pre.dtype)

@@ -1,0 +1,56 @@
+"""nn/fast_bn.py (the fused layers' batch norm in C) against nn.BatchNorm1d."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from pytorch_kaldi_snn.nn import cstep, fast_bn
+
+
+@pytest.fixture(autouse=True)
+def _needs_c():
+    if cstep.fused(torch.float64) is None:
+        pytest.skip("no C compiler: the module's batch norm runs")
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("masked", [False, True])
+def test_batch_norm_matches_the_module(momentum, masked):
+    torch.manual_seed(0)
+    t_len, batch, ch = 6, 4, 5
+    ref = torch.nn.BatchNorm1d(ch, momentum=momentum).double().train()
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5)
+        ref.bias.uniform_(-0.5, 0.5)
+    fast = copy.deepcopy(ref)
+    mask = (torch.rand(batch, ch, dtype=torch.float64) > 0.3) / 0.7 if masked else None
+    for _ in range(2):  # the running statistics follow over steps
+        x = (3 * torch.randn(t_len * batch, ch, dtype=torch.float64) + 1)
+        x.requires_grad_()
+        y_ref = ref(x)
+        if mask is not None:
+            y_ref = (y_ref.reshape(t_len, batch, ch) * mask).reshape(-1, ch)
+        y = fast_bn.batch_norm(fast, x, mask, batch)
+        torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+        g = torch.randn_like(y)
+        want = torch.autograd.grad(y_ref, [x, ref.weight, ref.bias], g)
+        got = torch.autograd.grad(y, [x, fast.weight, fast.bias], g)
+        for a, b in zip(want, got):
+            torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(getattr(fast, name), getattr(ref, name))
+
+
+def test_declines_what_it_does_not_reproduce():
+    bn = torch.nn.BatchNorm1d(3)
+    x = torch.randn(8, 3)
+    assert fast_bn.batch_norm(bn.eval(), x) is None  # running statistics
+    assert fast_bn.batch_norm(bn.train(), x[:1]) is None  # the module raises
+    assert fast_bn.batch_norm(torch.nn.BatchNorm1d(3, affine=False), x) is None
+    assert fast_bn.batch_norm(bn, x.t()) is None  # not contiguous
+    with cstep.disabled():
+        assert fast_bn.batch_norm(bn, x) is None
+    assert fast_bn.batch_norm(bn, x) is not None
