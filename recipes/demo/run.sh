@@ -48,8 +48,8 @@ help_message="Usage: bash recipes/demo/run.sh [options]
                    bit widths, comma separated, 0 = full precision (e.g. 1,2,4,6,0);
                    threshold k = 0 at every width, as in cfg/sweeps/
   --mode M         default (this 10-minute demo) or benchmark: Table 1 under the
-                   paper's protocol, 5 archs x 3 seeds x 24 epochs with newbob, about
-                   1 hour on 2 idle cores (recipes/demo/local/benchmark.sh --help)
+                   paper's protocol, 5 archs x 3 seeds x 24 epochs with newbob,
+                   @BENCH_HELP_TIME@ on 2 cores (recipes/demo/local/benchmark.sh --help)
   --benchmark B    true: the same as --mode benchmark
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
 decode folders under <dir>/<arch>_seed<N>/."

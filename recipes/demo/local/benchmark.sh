@@ -6,10 +6,10 @@
 #   epochs and the same decoding grids: the same tuning effort for all.
 # - 24 epochs with newbob (every DEMO cfg: lr halved when the dev frame error improves
 #   by less than 0.1 %), the paper's schedule; the final epoch's model is decoded.
-# - 2 x 128 layers: the widest that fits 2 hours on 2 cores. At 24 epochs a 2 x 128
-#   LSTM run costs about 13 core-minutes on an idle core (3 x the 266 s of an 8-epoch
-#   run); an LSTM's cost grows as 4H(F + H), so 2 x 256 is 3.5 x that (45 core-minutes
-#   a run, 2.3 hours for the 3 LSTM seeds alone) and 2 x 550 is about 17 x.
+# - 2 x 128 layers: the widest that comes near 2 hours on 2 cores. At 24 epochs a
+#   2 x 128 LSTM run took 25-28 minutes of one core (2026-12-01, docs/benchmark.md),
+#   a GRU run about 25, an SNN run 6-7; an LSTM's cost grows as 4H(F + H), so 2 x 256
+#   is about 3.5 x that and 2 x 550 about 17 x.
 # - Runs go in --jobs parallel queues (one per architecture, longest first), each run
 #   with one thread; finished runs are skipped (resumable); a progress line per run;
 #   total time at the end. Reports: <dir>/results/report.md (pytorch_kaldi_snn.reports).
@@ -48,8 +48,9 @@ help_message="Usage: bash recipes/demo/run.sh --mode benchmark [options]
                     1x,2x,3x)
   --sweep-seeds N   seeds per sweep point (default 1)
   --sweep-epochs N  epochs per sweep run (default: --epochs)
-Time (estimated for an idle 2-core machine, see docs/benchmark.md): about 1 hour for
-the 15 Table-1 runs; the sweep adds about 4 core-minutes per 1x point at 24 epochs."
+Time (measured 2026-12-01 on the 2-core machine, docs/benchmark.md): @BENCH_HELP_TIME@
+for the 15 Table-1 runs; the sweep adds about 6-7 core-minutes per 1x point at 24
+epochs."
 
 . "$ROOT/recipes/common/parse_options.sh"
 . "$ROOT/recipes/common/log.sh"
