@@ -48,7 +48,7 @@ help_message="Usage: bash recipes/demo/run.sh --mode benchmark [options]
                     1x,2x,3x)
   --sweep-seeds N   seeds per sweep point (default 1)
   --sweep-epochs N  epochs per sweep run (default: --epochs)
-Time (measured 2026-12-01 on the 2-core machine, docs/benchmark.md): @BENCH_HELP_TIME@
+Time (measured 2026-12-01 on the 2-core machine, docs/benchmark.md): 2 h 20 min
 for the 15 Table-1 runs; the sweep adds about 6-7 core-minutes per 1x point at 24
 epochs."
 
