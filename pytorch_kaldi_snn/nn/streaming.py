@@ -78,23 +78,16 @@ class _SparseLayer:
 
     def __init__(self, layer: SpikingLayer, events_in: bool, native: bool = True
                  ) -> None:
-        w = layer.w_in.weight.detach()  # [G*H, F]
-        bias = (layer.w_in.bias.detach() if layer.w_in.bias is not None
-                else w.new_zeros(w.shape[0]))
-        if layer.bn is not None:
-            bn = layer.bn
-            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-            bias = (bias - bn.running_mean) * scale + bn.bias.detach()
-            w = w * scale[:, None]
+        w_t, w_rec_t, bias = batch1.fold(layer)  # [F, G*H], [H, G*H] or None, [G*H]
         self.kind = layer.kind
         self.h = layer.hidden_size
-        self.bias = bias.contiguous()
+        self.bias = bias
         self.events_in = events_in
-        rows = [w.t()] if events_in else []
-        if layer.w_rec is not None:
-            rows.append(layer.w_rec.weight.detach().t())
+        rows = [w_t] if events_in else []
+        if w_rec_t is not None:
+            rows.append(w_rec_t)
         self.table = torch.cat(rows).contiguous() if rows else None
-        self.w_dense_t = None if events_in else w.t().contiguous()
+        self.w_dense_t = None if events_in else w_t
         alpha, beta = layer.decays()
         self.alpha, self.beta = alpha.detach(), beta.detach()
         sp = layer.spike
@@ -105,10 +98,7 @@ class _SparseLayer:
         self.code = {"traditional": 0, "v1": 1, "v2": 2}[layer.kind]
         # Batch 1: one table [W_i'; W_r; b'] read by one embedding_bag per frame (the
         # dense input rows of the first layer and a constant 1 for the bias included).
-        rows = [w.t()]
-        if layer.w_rec is not None:
-            rows.append(layer.w_rec.weight.detach().t())
-        rows.append(bias[None])
+        rows = [w_t] + ([] if w_rec_t is None else [w_rec_t]) + [bias[None]]
         self.table1 = torch.cat(rows).contiguous()
         self.one = bias.new_ones(1, 1)
         self.offset0 = torch.zeros(1, dtype=torch.long, device=bias.device)
@@ -121,7 +111,7 @@ class _SparseLayer:
             lib = cstep.library()
             if lib is not None:
                 self.cstep = cstep.Step1(
-                    lib, self.code, w.shape[1], self.table1,
+                    lib, self.code, w_t.shape[0], self.table1,
                     self.alpha.to(torch.float32), self.beta.to(torch.float32),
                     self.step_f, self.thr_f, self.top_f, self.levels)
 
