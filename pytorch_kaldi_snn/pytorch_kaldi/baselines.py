@@ -39,13 +39,14 @@ state_dict keys are identical in train, valid and forward).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from pytorch_kaldi_snn.errors import ConfigError
+from pytorch_kaldi_snn.pytorch_kaldi import recurrence
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,10 @@ class _Recurrent(nn.Module):
     gates = 1
     fused_cls: type = nn.Module
     allow_fused = True
+    #: run :mod:`.recurrence` (hand-written backward) where the activation allows;
+    #: False keeps the autograd loop over :meth:`_cell`, the reference
+    hand_backward = True
+    run_recurrence: Callable[..., torch.Tensor]
 
     def __init__(self, options: Mapping[str, str], inp_dim: int) -> None:
         super().__init__()
@@ -310,12 +315,18 @@ class _Recurrent(nn.Module):
 
     def _direction(self, i: int, wx: torch.Tensor, size: int) -> torch.Tensor:
         batch = wx.shape[1]
+        mask = self._mask(self.opts.drops[i], batch, size, wx)
+        act = self.opts.acts[i]
+        if self.hand_backward and act in recurrence.ACTIVATIONS:
+            return self.run_recurrence(wx, self.uh[i].weight, mask, act)
         h = wx.new_zeros(batch, size)
         c = wx.new_zeros(batch, size)
-        mask = self._mask(self.opts.drops[i], batch, size, wx)
         outs = []
-        for t in range(wx.shape[0]):
-            h, c = self._cell(i, wx[t], h, c, mask)
+        # unbind, not wx[t]: each indexed frame's backward would fill a zero
+        # gradient of the whole [T, B, G*H] tensor (quadratic in T); unbind's
+        # backward stacks the frames' gradients once
+        for wx_t in wx.unbind(0):
+            h, c = self._cell(i, wx_t, h, c, mask)
             outs.append(h)
         return torch.stack(outs)
 
@@ -341,6 +352,7 @@ class LSTM(_Recurrent):
     prefix = "lstm"
     gates = 4
     fused_cls = nn.LSTM
+    run_recurrence = staticmethod(recurrence.lstm_recurrence)
 
     def _cell(self, i, wx_t, h, c, mask):
         size = h.shape[-1]
@@ -361,6 +373,7 @@ class GRU(_Recurrent):
     prefix = "gru"
     gates = 3
     fused_cls = nn.GRU
+    run_recurrence = staticmethod(recurrence.gru_recurrence)
 
     def _cell(self, i, wx_t, h, c, mask):
         size = h.shape[-1]
