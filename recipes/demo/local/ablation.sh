@@ -26,6 +26,7 @@ help_message="Usage: bash recipes/demo/local/ablation.sh [--dir D] [--arch A] [-
 . "$ROOT/recipes/common/parse_options.sh"
 . "$ROOT/recipes/common/log.sh"
 . "$ROOT/recipes/demo/path.sh"
+. "$ROOT/recipes/common/results.sh"
 cd "$ROOT"
 case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
 data="$dir/corpus/data"
@@ -73,7 +74,7 @@ for run in $runs; do
     "${over[@]}" > "$exp/log.txt" 2>&1
   secs=$((SECONDS - t0))
   load1=$(cut -d' ' -f1 /proc/loadavg)
-  per=$(grep '%WER' "$exp/res.res" | grep decode_demo_test | tail -n 1 | awk '{print $2}')
+  per=$(per_of "$exp" demo_test)
   dev=$(grep -o 'valid=\S* loss=\S* err=\S*' "$exp/res.res" | tail -n 1 | sed 's/.*err=//')
   printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$arch" "$run" "$seed" "$epochs" \
     "$per" "$dev" "$secs" "$load0" "$load1" >> "$table"

@@ -83,6 +83,7 @@ if [ -f "$dir/benchmark_settings" ] && [ "$(cat "$dir/benchmark_settings")" != "
 fi
 echo "$settings" > "$dir/benchmark_settings"
 . "$ROOT/recipes/common/stages.sh"  # render_cfg; it also starts the clock
+. "$ROOT/recipes/common/results.sh"  # per_of
 SECONDS=0
 log "benchmark: $size corpus, $epochs epochs, archs '$archs' x $seeds seeds, $jobs jobs -> $dir"
 bash "$ROOT/recipes/demo/run.sh" --stage 0 --stop-stage 3 --size "$size" --dir "$dir" \
@@ -90,15 +91,12 @@ bash "$ROOT/recipes/demo/run.sh" --stage 0 --stop-stage 3 --size "$size" --dir "
 
 total=0
 for a in $archs; do total=$((total + seeds)); done
-test_per() {  # test_per EXP DATA_NAME: the dev-selected PER of one forwarded set
-  grep '%WER' "$1/res.res" 2>/dev/null | grep "/decode_$2_" | tail -n 1 | awk '{print $2}'
-}
 progress() {  # progress NAME SECONDS: one line per finished run
   local name=$1 secs=$2 exp="$dir/$1" done per wer
   done=$(find "$dir" -maxdepth 1 -name '.stage5.*_seed*.done' | wc -l)
-  per=$(test_per "$exp" demo_test)
+  per=$(per_of "$exp" demo_test)
   wer=$(awk '{print $2}' "$exp/decode_word/dev_selected_wer" 2>/dev/null || true)
-  hper=$(test_per "$exp" demo_heldout)
+  hper=$(per_of "$exp" demo_heldout)
   hwer=$(awk '{print $2}' "$exp/decode_word_heldout/dev_selected_wer" 2>/dev/null || true)
   log "[$done/$total] $name: test PER ${per:-?} %, WER ${wer:-?} %;" \
     "heldout PER ${hper:-?} %, WER ${hwer:-?} %; ${secs} s; benchmark elapsed $SECONDS s"
@@ -134,7 +132,7 @@ sweep_run() {  # sweep_run BITS WIDTH SEED: PER of SNN v2 at that precision and 
     "--architecture1,snn_threshold_k=0" "--architecture1,snn_lay=$n,$n" \
     > "$exp/log.txt" 2>&1 || { log "$name FAILED, see $exp/log.txt"; return 1; }
   touch "$dir/.sweep.$name.done"
-  log "sweep $name (2 x $n): PER $(test_per "$exp" demo_test) %," \
+  log "sweep $name (2 x $n): PER $(per_of "$exp" demo_test) %," \
     "$((SECONDS - t0)) s; benchmark elapsed $SECONDS s"
 }
 

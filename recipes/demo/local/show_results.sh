@@ -3,6 +3,7 @@
 # and insertion penalty of every finished demo run,
 # like the RESULTS files of Kaldi's egs. Usage: local/show_results.sh [DIR]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../common/results.sh"
 dir="${1:-exp/demo}"
 [ -d "$dir" ] || { echo "$0: $dir: no such folder" >&2; exit 1; }
 found=0
@@ -11,7 +12,7 @@ for exp in "$dir"/*_seed*; do
   found=1
   echo "$(basename "$exp")"
   for set in test heldout; do
-    per=$(grep '^%WER' "$exp/res.res" | grep "/decode_demo_${set}_" | tail -n 1 || true)
+    per=$(per_line "$exp" "demo_$set")
     w="$exp/decode_word"; [ "$set" = test ] || w="${w}_$set"
     wer=$(cat "$w/dev_selected_wer" 2>/dev/null || true)
     [ "$set" = test ] || [ -n "$per$wer" ] || continue  # runs without a heldout set
