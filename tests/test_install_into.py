@@ -521,3 +521,22 @@ def test_wheel_data_carries_the_authors_protos(tmp_path, monkeypatch, capsys):
     assert cli.main(["install-into", str(pk2), "--authors-baselines"]) == 1
     assert "the authors' protos are not shipped" in capsys.readouterr().err
     assert _files(pk2) == before
+
+
+def test_wheel_and_sdist_ship_every_c_source():
+    """cstep builds all its sources at first use; a wheel without one of them would
+    silently fall back to the torch loops."""
+    import fnmatch
+
+    from pytorch_kaldi_snn.nn import cstep
+
+    tomllib = pytest.importorskip("tomllib")
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"][
+        "setuptools"]["package-data"]["pytorch_kaldi_snn"]
+    manifest = (REPO / "MANIFEST.in").read_text().splitlines()
+    for src in cstep.SOURCES:
+        rel = src.relative_to(REPO / "pytorch_kaldi_snn").as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), rel
+        assert any(line.startswith("include ") and fnmatch.fnmatch(
+            f"pytorch_kaldi_snn/{rel}", line.split()[1]) for line in manifest), rel
+    assert {"graft cfg", "graft proto"} <= set(manifest)
