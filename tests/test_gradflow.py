@@ -84,8 +84,8 @@ def _exp(tiny_aligned, tmp_path: Path, template: str, lay: str) -> Path:
     sec["to_do"], sec["use_cuda"] = "train", "False"
     cls = resolve_arch_class(sec["arch_library"], sec["arch_class"],
                              section="architecture1", file="x")
-    # the DEMO cfgs read fbank 40 + deltas + delta-deltas
-    net = build_arch(cls, sec, 120, section="architecture1", file="x")
+    # the DEMO cfgs read fbank 40 + deltas + delta-deltas, 3 frames of look-ahead
+    net = build_arch(cls, sec, 480, section="architecture1", file="x")
     save_checkpoint(str(out / "exp_files" / "final_architecture1.pkl"),
                     net.state_dict(), {}, lr=np.float64(0.002))
     assert _first_arch(str(out)).training is False

@@ -5,14 +5,15 @@
 #   bash recipes/demo/local/ablation.sh --dir exp/demo --arch v1 --runs "base ep24 mfcc"
 # Runs (each changes one thing against `base`, the demo's default cfg, 8 epochs):
 #   base     40-dim log-mel fbank + deltas + delta-deltas (120), per-speaker CMVN,
-#            2 x 128, lr 0.002, 8 epochs
+#            3 frames of look-ahead (480), 2 x 128, lr 0.002, 8 epochs
 #   ep24     24 epochs (newbob halving as in every cfg)
 #   ep16     16 epochs
 #   mfcc     MFCC 13 + deltas (39 dims; the demo's input before 2026-12-01)
 #   nodelta  the fbank without deltas (40 dims, the paper's input dimension)
 #   w256     2 x 256 layers
 #   ctx5     context window of 5 frames left and 5 right (spliced input)
-#   right5   5 frames of right context only (look-ahead for a unidirectional net)
+#   right5   5 frames of right context only (look-ahead for a unidirectional net;
+#            right0: none, the cfgs before 2026-12-01 evening)
 #   lr1e-3   Adam lr 0.001 (all archs)          lr4e-3   Adam lr 0.004
 # Knobs join with '+' (e.g. ep24+w256). Finished runs are skipped (their results line is kept); results: <dir>/ablation.tsv
 set -euo pipefail
@@ -20,7 +21,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 dir=exp/demo
 arch=v1
-runs="base ep24 fbank w256 ctx5 lr1e-3 lr4e-3"
+runs="base ep24 mfcc w256 right0 lr1e-3 lr4e-3"
 seed=1
 help_message="Usage: bash recipes/demo/local/ablation.sh [--dir D] [--arch A] [--runs LIST] [--seed N]"
 . "$ROOT/recipes/common/parse_options.sh"
@@ -53,8 +54,8 @@ for run in $runs; do
       mfcc) sedexpr="$sedexpr; s#/\\([a-z]*\\)_fbank/#/\\1/#g" ;;
       nodelta) sedexpr="$sedexpr; s# | add-deltas --delta-order=2 ark:- ark:- |# |#" ;;
       w[0-9]*) w="${part#w}"; over+=("--architecture1,${LAY[$arch]}=$w,$w") ;;
-      ctx[0-9]*) c="${part#ctx}"; sedexpr="$sedexpr; s#cw_left=0#cw_left=$c#; s#cw_right=0#cw_right=$c#" ;;
-      right[0-9]*) c="${part#right}"; sedexpr="$sedexpr; s#cw_right=0#cw_right=$c#" ;;
+      ctx[0-9]*) c="${part#ctx}"; sedexpr="$sedexpr; s#cw_left=[0-9]*#cw_left=$c#; s#cw_right=[0-9]*#cw_right=$c#" ;;
+      right[0-9]*) c="${part#right}"; sedexpr="$sedexpr; s#cw_right=[0-9]*#cw_right=$c#" ;;
       lr*) lr="${part#lr}"; over+=("--architecture1,arch_lr=$lr" "--architecture2,arch_lr=$lr") ;;
       *) echo "$0: unknown run $part" >&2; exit 1 ;;
     esac
