@@ -23,7 +23,10 @@ instead; the expectation is the same). Batch norm (momentum 0.05) and layer norm
 the input projections x W over all T*B rows, as upstream. When a whole stack uses tanh
 with no batch/layer norm and no dropout, torch's fused ``nn.LSTM``/``nn.GRU`` runs
 instead (parameter names then are torch's; the choice depends on options only, so
-state_dict keys are identical in train, valid and forward).
+state_dict keys are identical in train, valid and forward). Otherwise the loop over
+frames runs in :mod:`.recurrence` (no autograd recording, a hand-written backward; the
+same values as the ``_cell`` loop, which stays as the reference and runs for
+``softmax``).
 
 >>> import configparser
 >>> cp = configparser.ConfigParser(); cp.read_dict({"a": {"lstm_lay": "8,8",
