@@ -11,10 +11,10 @@ autograd loop over the cell, the reference). torch's fused classes have no recur
 dropout or batch norm; they are the dense speed a user would compare against.
 
     python bench/bench_baselines.py [--frames 400] [--batch 16] [--hidden 128]
-        [--input 120] [--repeats 5] [--threads 1]
+        [--input 480] [--repeats 5] [--threads 1]
 
-Defaults: the demo's model (2 x 128 on fbank 40 + deltas, batch 16, the longest
-training sequences of the curriculum, 400 frames).
+Defaults: the demo's model (2 x 128 on fbank 40 + deltas with 3 frames of look-ahead,
+480 inputs; batch 16; 400 frames, the longest training sequences of the curriculum).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=400)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--input", type=int, default=120)
+    parser.add_argument("--input", type=int, default=480)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
