@@ -49,7 +49,7 @@ help_message="Usage: bash recipes/demo/run.sh [options]
                    threshold k = 0 at every width, as in cfg/sweeps/
   --mode M         default (this 10-minute demo) or benchmark: Table 1 under the
                    paper's protocol, 5 archs x 3 seeds x 24 epochs with newbob,
-                   2 h 20 min on 2 cores (recipes/demo/local/benchmark.sh --help)
+                   1 h 37 min on 2 cores (recipes/demo/local/benchmark.sh --help)
   --benchmark B    true: the same as --mode benchmark
 Results: <dir>/results/summary.md and .csv; each run's res.res, table1.md and
 decode folders under <dir>/<arch>_seed<N>/."

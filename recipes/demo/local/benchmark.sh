@@ -48,9 +48,10 @@ help_message="Usage: bash recipes/demo/run.sh --mode benchmark [options]
                     1x,2x,3x)
   --sweep-seeds N   seeds per sweep point (default 1)
   --sweep-epochs N  epochs per sweep run (default: --epochs)
-Time (measured 2026-12-01 on the 2-core machine, docs/benchmark.md): 2 h 20 min
-for the 15 Table-1 runs; the sweep adds about 6-7 core-minutes per 1x point at 24
-epochs."
+Time (measured 2026-12-01 on the 2-core machine, docs/benchmark.md): 1 h 37 min
+for the 15 Table-1 runs; a sweep point at 8 epochs and 1x width trains in about 2.5
+minutes, and decoding a model that has not learned (1-2 bits) takes longer than
+training it."
 
 . "$ROOT/recipes/common/parse_options.sh"
 . "$ROOT/recipes/common/log.sh"
