@@ -38,13 +38,19 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
     """Training loss and dev frame error per epoch; x where the lr was halved."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    # one colour per architecture, one line style per seed (15 runs outgrow the
+    # 10-colour cycle)
+    archs = list(dict.fromkeys(r.arch for r in runs))
+    colours = {a: f"C{i % 10}" for i, a in enumerate(archs)}
+    styles = ("-", "--", ":", "-.")
     for r in runs:
         if not r.epochs:
             continue
         ep = [e[0] for e in r.epochs]
         label = f"{NAMES.get(r.arch, r.arch)} s{r.seed}"
-        axes[0].plot(ep, [e[1] for e in r.epochs], label=label)
-        line = axes[1].plot(ep, [100 * e[4] for e in r.epochs], label=label)[0]
+        look = {"color": colours[r.arch], "linestyle": styles[(r.seed - 1) % 4]}
+        axes[0].plot(ep, [e[1] for e in r.epochs], label=label, **look)
+        line = axes[1].plot(ep, [100 * e[4] for e in r.epochs], label=label, **look)[0]
         halved = [i for i in range(1, len(r.lrs)) if r.lrs[i] is not None
                   and r.lrs[i - 1] is not None and r.lrs[i] < r.lrs[i - 1]]
         axes[1].plot([ep[i] for i in halved], [100 * r.epochs[i][4] for i in halved],
