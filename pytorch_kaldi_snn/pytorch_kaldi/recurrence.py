@@ -117,7 +117,7 @@ class _LSTMRecurrence(torch.autograd.Function):
             cand = g[:, 3 * size:] if mask is None else g[:, 3 * size:] * mask
             c = torch.mul(f, c, out=cells[n])
             c.add_(i * cand)
-            h = torch.mul(o, act_(c.clone()), out=hs[n])
+            h = act_(hs[n].copy_(c)).mul_(o)  # act(c) * o, no temporary per frame
         ctx.act = act
         ctx.save_for_backward(weight, mask, gates, cells, hs)
         return hs
