@@ -209,3 +209,25 @@ class SymmetricSpike(nn.Module):
             f"n_bits={self.n_bits}, threshold={self.threshold}, "
             f"momentum={self.momentum}"
         )
+
+
+def spike_ranges(module: nn.Module) -> dict[str, float]:
+    """The tracked range of every quantiser under ``module``, by the quantiser's
+    name: ``b`` of :class:`MultiBitSpike` (Eq. 22), ``max|V|`` of
+    :class:`SymmetricSpike`; full-precision quantisers are left out.
+
+    At 1-2 bits on the demo ``b`` of SNN v2 can run away (docs/benchmark.md, "Why 1-2
+    bits do not learn here"): the runner logs these values after every chunk.
+
+    >>> stack = nn.ModuleDict({"a": MultiBitSpike(2, k=0, init_range=3.0),
+    ...                        "full": MultiBitSpike(None)})
+    >>> spike_ranges(stack)
+    {'a': 3.0}
+    """
+    out = {}
+    for name, m in module.named_modules():
+        if isinstance(m, MultiBitSpike) and m.n_bits is not None:
+            out[name] = float(m.range)
+        elif isinstance(m, SymmetricSpike):
+            out[name] = float(m.max_abs())
+    return out

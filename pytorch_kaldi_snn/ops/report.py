@@ -111,6 +111,26 @@ def summarize(records: Sequence[LayerCount], label: str = "model") -> dict[str, 
     }
 
 
+SILENT_PCT = 99.9
+
+
+def silent_layers(summary: dict[str, Any], min_zero_pct: float = SILENT_PCT
+                  ) -> list[tuple[str, float]]:
+    """``(name, zero outputs %)`` of the recurrent layers of a summary whose outputs
+    were at least ``min_zero_pct`` % zeros: such a layer passes (almost) nothing on,
+    so everything above it sees no input.
+
+    >>> silent_layers({"layers": [
+    ...     {"name": "l0", "role": "recurrent", "zero_outputs_pct": 99.99},
+    ...     {"name": "l1", "role": "recurrent", "zero_outputs_pct": 93.4},
+    ...     {"name": "lstm", "role": "recurrent", "zero_outputs_pct": None}]})
+    [('l0', 99.99)]
+    """
+    return [(d["name"], d["zero_outputs_pct"]) for d in summary.get("layers", [])
+            if d.get("role") == "recurrent" and d.get("zero_outputs_pct") is not None
+            and d["zero_outputs_pct"] >= min_zero_pct]
+
+
 def records_from_summary(summary: dict[str, Any]) -> list[LayerCount]:
     """Rebuild the layer records of a summary (to merge runs or chunks)."""
     return [LayerCount.from_dict(d) for d in summary.get("layers", [])]

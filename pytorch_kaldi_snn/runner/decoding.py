@@ -117,6 +117,21 @@ def _ops_summary(counters: list, label: str) -> dict | None:
     return summarize(records, label) if records else None
 
 
+def _warn_silent(summary: dict | None, data: str) -> None:
+    """A warning per layer whose outputs were (almost) all zero on ``data``."""
+    if summary is None:
+        return
+    from pytorch_kaldi_snn.ops.report import silent_layers
+
+    for name, pct in silent_layers(summary):
+        logger.warning(
+            "%s: layer %s of %s output %.3f %% zeros: it passes (almost) nothing on, "
+            "so the network above it sees no input (at 1-2 bits the tracked spike "
+            "range b can run away; see docs/benchmark.md, 'Why 1-2 bits do not learn "
+            "here', and the 'spike ranges' lines of the training log)",
+            data, name, summary.get("label", "the model"), pct)
+
+
 @dataclass
 class ForwardResult:
     """What the forward stage produced for one dataset: the arks per output, the frame
@@ -196,6 +211,7 @@ def forward_experiment(plan: ExperimentPlan, ctx: DistContext,
                            err_sum / frames if frames else 0.0, 0.0)
         result.frame_err = err_sum / frames if frames else None
         result.ops = _ops_summary(counters, label)
+        _warn_silent(result.ops, data)
         if ctx.is_main and result.ops is not None:
             write_json(os.path.join(plan.out_folder, f"ops_{data}.json"), result.ops)
         results[data] = result

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from pytorch_kaldi_snn.fileio import atomic_path
+from pytorch_kaldi_snn.nn.spike import spike_ranges
 from pytorch_kaldi_snn.runner.archs import build_arch, make_optimizer, set_lr
 from pytorch_kaldi_snn.runner.batching import collate, make_batches, make_pieces
 from pytorch_kaldi_snn.runner.checkpoint import (
@@ -217,6 +218,15 @@ def _guard(nets: Nets, ep: int, ck: int, data: str,
         f"{data}", kept=kept)
 
 
+def _log_ranges(nets: Nets, ep: int, ck: int) -> None:
+    """One line with the spike quantisers' tracked ranges after a training chunk."""
+    parts = [f"{plan_name}.{layer} {b:.4g}"
+             for plan_name, net in nets.nets.items()
+             for layer, b in spike_ranges(net).items()]
+    if parts:
+        logger.info("epoch %d chunk %d: spike ranges %s", ep, ck, ", ".join(parts))
+
+
 def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
     """Run (or resume) training; returns the final checkpoint path per architecture."""
     exp = os.path.join(plan.out_folder, "exp_files")
@@ -265,6 +275,7 @@ def train_experiment(plan: ExperimentPlan, ctx: DistContext) -> dict[str, str]:
                 )
                 logger.info("epoch %d chunk %d: loss %.3f err %.3f, %.0f frames/s",
                             ep, ck, stats.loss, stats.err, stats.frames_per_second)
+                _log_ranges(nets, ep, ck)
                 if ctx.is_main:
                     nets.save(ckpts, {k: v[ep] for k, v in lrs.items()})
                     write_info(info, stats.loss, stats.err, stats.seconds,
