@@ -32,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytorch_kaldi_snn.analysis import figures, orderings, results
+from pytorch_kaldi_snn.analysis import figures, orderings, results, spike_ranges
 from pytorch_kaldi_snn.analysis.results import METRICS, NAMES, Run
 
 logger = logging.getLogger(__name__)
@@ -210,6 +210,34 @@ def _widths(text: str) -> list[str]:
     return out
 
 
+def _ranges_section(root: Path, grid: dict[str, list[dict]], out: Path) -> list[str]:
+    """``spike_ranges.md`` (b of each layer at the end of training, seed 1, for the
+    sweep points of ``grid``) and ``spike_ranges.png`` (b per epoch at width 1x);
+    returns the report's lines."""
+    lines = ["| width | bits | b, layer 0 | b, layer 1 |", "|---|---|---|---|"]
+    curves = {}
+    for w, rows in grid.items():
+        tag = "" if w == "1x" else f"_w{width_folder(w)}"
+        for b in (r["bits"] for r in rows if r["bits"]):
+            per_epoch = spike_ranges.epoch_ranges(root / f"v2_b{b}{tag}_seed1")
+            if not per_epoch or not per_epoch[-1]:
+                continue
+            final = list(per_epoch[-1].values())[:2]
+            lines.append(f"| {w} | {b} | " + " | ".join(f"{v:.4g}" for v in final)
+                         + " |")
+            if w == "1x":
+                curves[f"{b} bits"] = per_epoch
+    if len(lines) == 2:
+        return []
+    md = "\n".join(lines) + "\n"
+    _write(out / "spike_ranges.md", md)
+    if curves:
+        figures.plot_spike_ranges(curves, out / "spike_ranges.png",
+                                  "SNN v2 (1x): tracked spike range per epoch")
+    return ["### Tracked spike range b at the end of training (seed 1)", "", md,
+            "![spike ranges](spike_ranges.png)", ""]
+
+
 def _sweep_section(root: Path, out: Path, args) -> list[str]:
     """Write the sweep files; returns the report's Markdown lines."""
     grid, sruns = sweep_summary(root, args.sweep, args.widths,
@@ -226,13 +254,14 @@ def _sweep_section(root: Path, out: Path, args) -> list[str]:
         figures.plot_precision(grid["1x"], out / "precision_sweep.png")
     figures.plot_precision_width(grid, out / "precision_width.png",
                                  "SNN v2: error against precision and width")
+    ranges_md = _ranges_section(root, grid, out)
     means = {(r["width"], r["bits"]): r["per"] for r in rows}
     claims = orderings.sweep_claims(means, args.sweep, list(grid))
     print(md, end="")
     print(f"precision sweep: {out}/sweep.md, sweep.csv, precision_sweep.png")
     return ["## Fig. 5: precision (and width) sweep of SNN v2", "", md,
             "![Fig. 5a](precision_sweep.png) ![Fig. 5b](precision_width.png)", "",
-            orderings.claims_markdown(claims), missing_markdown(sruns)]
+            orderings.claims_markdown(claims), missing_markdown(sruns)] + ranges_md
 
 
 def main(argv=None) -> int:

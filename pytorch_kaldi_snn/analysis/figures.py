@@ -5,6 +5,8 @@
 - :func:`plot_precision`: the paper's Fig. 5(a), PER against spike precision
   (1 .. N bits, then full precision) with the 95 % CI over seeds as error bars.
 - :func:`plot_precision_width`: Fig. 5(b), the same with one line per width.
+- :func:`plot_spike_ranges`: the tracked spike range b of each layer per epoch, one
+  colour per precision (log scale: at 1-2 bits b runs away).
 """
 
 from __future__ import annotations
@@ -102,3 +104,26 @@ def plot_precision_width(rows: Mapping[str, Sequence[dict]], path: Path,
 def plot_precision(rows: Sequence[dict], path: Path) -> None:
     """Fig. 5(a): one width."""
     plot_precision_width({"1x": rows}, path, "SNN v2: error against spike precision")
+
+
+def plot_spike_ranges(ranges: Mapping[str, Sequence[Mapping[str, float]]], path: Path,
+                      title: str) -> None:
+    """b at the end of each epoch, log scale; ``ranges[label]`` is
+    :func:`pytorch_kaldi_snn.analysis.spike_ranges.epoch_ranges` of one run, one
+    colour per label and one line style per layer."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    styles = ("-", "--", ":", "-.")
+    for i, (label, per_epoch) in enumerate(ranges.items()):
+        layers = list(dict.fromkeys(k for ep in per_epoch for k in ep))
+        for j, layer in enumerate(layers):
+            pts = [(ep, r[layer]) for ep, r in enumerate(per_epoch) if layer in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{i % 10}",
+                    linestyle=styles[j % 4], marker=".",
+                    label=f"{label}, layer {j}")
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="tracked range b (end of epoch)", title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    _save(fig, path)
