@@ -27,6 +27,11 @@
  *                g_P[n] = [g_I[n] * dF[n], g_I[n] * dC[n]] written over FC[n]
  * (the terms with n+1 vanish at the last frame; K[n+1] is the product the reference
  * computes as F[n+1] * g_I[n+1], taken before FC[n+1] is overwritten).
+ *
+ * Every kernel takes a range of the independent rows it touches (sequences b0 <= b < b1
+ * of the batch, channels c0 <= c < c1 of batch norm) and leaves the rest alone, so
+ * pytorch_kaldi_snn/nn/parallel.py runs disjoint ranges on several threads at once;
+ * the arithmetic of each row, and so the result, is the same for any split.
  */
 #include <math.h>
 #include <stddef.h>
@@ -44,15 +49,17 @@
 /* i0, v0, y0: state before frame n0. Frame n reads P (traditional) or F and C (v1,   \
  * v2) at offset (n - n0) * B * ld of p_or_f and c_in (row stride ld). y: [T, B, H]    \
  * always full; ste: [T, B, H] bytes or NULL; vmax: one value or NULL. */               \
-int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int ld,      \
-                               const T *p_or_f, const T *c_in, const T *alpha,          \
-                               const T *beta, const T *i0, const T *v0, const T *y0,    \
+int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int b1,    \
+                               int h, int ld, const T *p_or_f, const T *c_in,           \
+                               const T *alpha, const T *beta, const T *i0, const T *v0, \
+                               const T *y0,                                             \
                                T *i, T *v, T *y, int full_i, int full_v,                \
                                unsigned char *ste, T *vmax, T step, T thr, T top,       \
                                int levels, T b_range)                                   \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
-    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h)      \
+    if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h      \
+        || b0 < 0 || b1 < b0 || b1 > batch)                                             \
         return 1;                                                                       \
     T m = vmax ? *vmax : 0, lane[64];                                                   \
     for (int j = 0; j < 64; ++j)                                                        \
@@ -64,7 +71,7 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
         T *in = i + SLOT(n, full_i) * bh, *vn = v + SLOT(n, full_v) * bh;               \
         T *yn = y + (size_t)n * bh;                                                     \
         unsigned char *sn = ste ? ste + (size_t)n * bh : NULL;                          \
-        for (int b = 0; b < batch; ++b) {                                               \
+        for (int b = b0; b < b1; ++b) {                                                 \
             const size_t o = (size_t)b * h;                                             \
             const size_t r = (size_t)(n - n0) * batch * ld + (size_t)b * ld;            \
             const T *pf = p_or_f + r;                                                   \
@@ -124,7 +131,8 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int h, int l
  * into g_P (v1, v2), else NULL (g_I is then the gradient of P). g_v, g_i: slot buffers \
  * (full_v, full_i). g_rec: [B, H] added to g_Y of frame n1 - 1 when not NULL.          \
  * g_v_next, g_i_next: frame n1's g_V and g_I (v1, v2: K) (ignored at the last frame). */\
-int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, int h,  \
+int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, int b0, \
+                                int b1, int h,                                          \
                                 const T *g_out, int go_full, const unsigned char *ste,  \
                                 const T *alpha, const T *beta, const T *d_f,            \
                                 const T *g_rec, const T *g_v_next, const T *g_i_next,   \
@@ -132,7 +140,7 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || n1 > t_len || batch < 0           \
-        || h < 0)                                                                       \
+        || h < 0 || b0 < 0 || b1 < b0 || b1 > batch)                                    \
         return 1;                                                                       \
     for (int n = n1 - 1; n >= n0; --n) {                                                \
         const size_t x = (size_t)n * bh;                                                \
@@ -145,7 +153,7 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
         const T *gin = last ? NULL                                                      \
                        : n == n1 - 1 ? g_i_next : g_i + SLOT(n + 1, full_i) * bh;        \
         const T *grec = !last && n == n1 - 1 ? g_rec : NULL;                            \
-        for (int b = 0; b < batch; ++b) {                                               \
+        for (int b = b0; b < b1; ++b) {                                                 \
             const size_t o = (size_t)b * h;                                             \
             if (last) {                                                                 \
                 for (int k = 0; k < h; ++k) {                                           \
@@ -199,28 +207,29 @@ DEFINE_KERNELS(double, f64, floor)
  *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps))
  * acc: 2 * ch doubles of scratch. */
 #define DEFINE_BN(T, SUFFIX)                                                             \
-int pks_bn_stats_##SUFFIX(int rows, int ch, const T *x, double *acc, T *mean, T *var)    \
+int pks_bn_stats_##SUFFIX(int rows, int ch, int c0, int c1, const T *x, double *acc,    \
+                          T *mean, T *var)                                              \
 {                                                                                       \
-    if (rows <= 0 || ch < 0)                                                            \
+    if (rows <= 0 || ch < 0 || c0 < 0 || c1 < c0 || c1 > ch)                            \
         return 1;                                                                       \
     double *s = acc, *q = acc + ch;                                                     \
-    for (int c = 0; c < ch; ++c)                                                        \
+    for (int c = c0; c < c1; ++c)                                                       \
         s[c] = q[c] = 0;                                                                \
     for (int r = 0; r < rows; ++r) {                                                    \
         const T *xr = x + (size_t)r * ch;                                               \
-        for (int c = 0; c < ch; ++c)                                                    \
+        for (int c = c0; c < c1; ++c)                                                   \
             s[c] += (double)xr[c];                                                      \
     }                                                                                   \
-    for (int c = 0; c < ch; ++c)                                                        \
+    for (int c = c0; c < c1; ++c)                                                       \
         s[c] /= rows;                                                                   \
     for (int r = 0; r < rows; ++r) {                                                    \
         const T *xr = x + (size_t)r * ch;                                               \
-        for (int c = 0; c < ch; ++c) {                                                  \
+        for (int c = c0; c < c1; ++c) {                                                 \
             const double d = (double)xr[c] - s[c];                                      \
             q[c] += d * d;                                                              \
         }                                                                               \
     }                                                                                   \
-    for (int c = 0; c < ch; ++c) {                                                      \
+    for (int c = c0; c < c1; ++c) {                                                     \
         mean[c] = (T)s[c];                                                              \
         var[c] = (T)(q[c] / rows);                                                      \
     }                                                                                   \
@@ -249,25 +258,25 @@ int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, const T *x, const T *a,  
     return 0;                                                                           \
 }                                                                                       \
                                                                                         \
-int pks_bn_backward_##SUFFIX(int rows, int ch, int batch, const T *x, const T *mean,    \
-                             const T *g, const T *mask, const T *a, const T *istd,      \
-                             double *acc, T *g_x, T *g_w, T *g_b)                       \
+int pks_bn_backward_##SUFFIX(int rows, int ch, int c0, int c1, int batch, const T *x,   \
+                             const T *mean, const T *g, const T *mask, const T *a,      \
+                             const T *istd, double *acc, T *g_x, T *g_w, T *g_b)        \
 {                                                                                       \
-    if (rows <= 0 || ch < 0 || batch <= 0)                                              \
+    if (rows <= 0 || ch < 0 || batch <= 0 || c0 < 0 || c1 < c0 || c1 > ch)              \
         return 1;                                                                       \
     double *sg = acc, *dot = acc + ch;                                                  \
-    for (int c = 0; c < ch; ++c)                                                        \
+    for (int c = c0; c < c1; ++c)                                                       \
         sg[c] = dot[c] = 0;                                                             \
     for (int r = 0; r < rows; ++r) {                                                    \
         const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
         const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
-        for (int c = 0; c < ch; ++c) {                                                  \
+        for (int c = c0; c < c1; ++c) {                                                 \
             const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
             sg[c] += (double)gc;                                                        \
             dot[c] += (double)gc * ((double)xr[c] - (double)mean[c]);                   \
         }                                                                               \
     }                                                                                   \
-    for (int c = 0; c < ch; ++c) {                                                      \
+    for (int c = c0; c < c1; ++c) {                                                     \
         const double is = (double)istd[c];                                              \
         g_w[c] = (T)(dot[c] * is);                                                      \
         g_b[c] = (T)sg[c];                                                              \
@@ -278,7 +287,7 @@ int pks_bn_backward_##SUFFIX(int rows, int ch, int batch, const T *x, const T *m
         const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
         const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
         T *out = g_x + (size_t)r * ch;                                                  \
-        for (int c = 0; c < ch; ++c) {                                                  \
+        for (int c = c0; c < c1; ++c) {                                                 \
             const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
             const T k = (T)dot[c], m = (T)sg[c];                                        \
             out[c] = (gc - m - (xr[c] - mean[c]) * k) * a[c];                           \
@@ -298,13 +307,13 @@ DEFINE_BN(double, f64)
  * the operations of the torch fallback in fast_train.py, in its order (its addcmul_ may
  * round d - d * F as one fused multiply-add: the two agree to an ulp). */
 #define DEFINE_GATE_FACTORS(T, SUFFIX)                                                  \
-int pks_gate_factors_##SUFFIX(int t_len, int batch, int h, T *fc, T *i_base,            \
-                              const T *mask)                                            \
+int pks_gate_factors_##SUFFIX(int t_len, int batch, int b0, int b1, int h, T *fc,       \
+                              T *i_base, const T *mask)                                 \
 {                                                                                       \
-    if (t_len < 0 || batch < 0 || h < 0)                                                \
+    if (t_len < 0 || batch < 0 || h < 0 || b0 < 0 || b1 < b0 || b1 > batch)             \
         return 1;                                                                       \
     for (int n = 0; n < t_len; ++n)                                                     \
-        for (int b = 0; b < batch; ++b) {                                               \
+        for (int b = b0; b < b1; ++b) {                                                 \
             T *row = fc + ((size_t)n * batch + b) * 2 * h;                              \
             T *ip = i_base + ((size_t)n * batch + b) * h;                               \
             const T *m = mask ? mask + (size_t)b * h : NULL;                            \

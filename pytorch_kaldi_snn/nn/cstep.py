@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pytorch_kaldi_snn.nn import parallel
+
 log = logging.getLogger(__name__)
 
 SOURCES = tuple(Path(__file__).with_name(name)
@@ -111,11 +113,12 @@ def _load(path: Path) -> ctypes.CDLL:
     fn.restype = ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         fwd = getattr(lib, f"pks_fused_forward_{suffix}")
-        fwd.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, i, p, p,
-                        real, real, real, i, real]
+        fwd.argtypes = [i, i, i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, i, p,
+                        p, real, real, real, i, real]
         fwd.restype = ctypes.c_int
         bwd = getattr(lib, f"pks_fused_backward_{suffix}")
-        bwd.argtypes = [i, i, i, i, i, i, p, i, p, p, p, p, p, p, p, p, p, i, i, p]
+        bwd.argtypes = [i, i, i, i, i, i, i, i, p, i, p, p, p, p, p, p, p, p, p, i, i,
+                        p]
         bwd.restype = ctypes.c_int
         for name, args in (("layer", [p, i, p, p, p, p]), ("frame", [i, p, p, p, p]),
                            ("project", [i, i, i, p, p, p, p, i, p, p])):
@@ -237,13 +240,26 @@ class Fused:
         element updated in place, when given)."""
         batch, h = y.shape[1], y.shape[2]
         step, thr, top, levels, b_range = spike
-        rc = self._fwd(kind, n0, n1, batch, h, p_or_f.stride(-2), p_or_f.data_ptr(),
-                       _ptr(c), alpha.data_ptr(), _ptr(beta),
-                       *(t.data_ptr() for t in state), i.data_ptr(), v.data_ptr(),
-                       y.data_ptr(), int(full_i), int(full_v), _ptr(ste), _ptr(vmax),
-                       step, thr, top, levels, b_range)
-        if rc != 0:
-            raise RuntimeError(f"pks_fused_forward returned {rc}")
+        parts = parallel.ranges(batch, (n1 - n0) * batch * h)
+        # one running max per range (each starts from the current one), merged after:
+        # the max of maxima, NaN sticking as in the kernel
+        vmaxes = None if vmax is None else vmax.reshape(1).repeat(len(parts))
+        head = (kind, n0, n1, batch)
+        tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c), alpha.data_ptr(),
+                _ptr(beta), *(t.data_ptr() for t in state), i.data_ptr(),
+                v.data_ptr(), y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
+
+        slot = {lo: k for k, (lo, _) in enumerate(parts)}
+
+        def one(b0: int, b1: int) -> None:
+            vm = None if vmaxes is None else vmaxes[slot[b0]].data_ptr()
+            rc = self._fwd(*head, b0, b1, *tail, vm, step, thr, top, levels, b_range)
+            if rc != 0:
+                raise RuntimeError(f"pks_fused_forward returned {rc}")
+
+        parallel.run(one, parts)
+        if vmaxes is not None:
+            vmax.copy_(vmaxes.amax().reshape(vmax.shape))
 
     def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, go_full: bool,
                  ste: Tensor, alpha: Tensor, beta: Tensor | None, d_f: Tensor | None,
@@ -253,12 +269,16 @@ class Fused:
         """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); ``fc`` (F and dC)
         becomes the gate gradient g_P."""
         t_len, batch, h = ste.shape
-        rc = self._bwd(kind, n0, n1, t_len, batch, h, g_out.data_ptr(), int(go_full),
-                       ste.data_ptr(), alpha.data_ptr(), _ptr(beta), _ptr(d_f),
-                       _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next), g_v.data_ptr(),
-                       g_i.data_ptr(), int(full_v), int(full_i), _ptr(fc))
-        if rc != 0:
-            raise RuntimeError(f"pks_fused_backward returned {rc}")
+        tail = (h, g_out.data_ptr(), int(go_full), ste.data_ptr(), alpha.data_ptr(),
+                _ptr(beta), _ptr(d_f), _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next),
+                g_v.data_ptr(), g_i.data_ptr(), int(full_v), int(full_i), _ptr(fc))
+
+        def one(b0: int, b1: int) -> None:
+            rc = self._bwd(kind, n0, n1, t_len, batch, b0, b1, *tail)
+            if rc != 0:
+                raise RuntimeError(f"pks_fused_backward returned {rc}")
+
+        parallel.run(one, parallel.ranges(batch, (n1 - n0) * batch * h))
 
 
 _FUSED: dict[torch.dtype, Fused] = {}

@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import fast_c
+from pytorch_kaldi_snn.nn import fast_c, parallel
 from pytorch_kaldi_snn.nn.fast_workspace import take
 
 
@@ -64,8 +64,18 @@ class _BatchNorm(torch.autograd.Function):
             a = weight.detach().to(x.dtype) * istd
             shift = bias.detach().to(x.dtype) - mean * a
         y = take((rows, ch), x)
-        fast_c.call(apply, rows, ch, batch, x.data_ptr(), a.data_ptr(),
-                    shift.data_ptr(), _ptr(mask), y.data_ptr())
+        # rows n * batch .. (n + 1) * batch - 1 are frame n: ranges of whole frames
+        # keep row r's mask row r % batch
+        frames = rows // batch if rows % batch == 0 else 1
+        step = (rows // frames) * ch * x.element_size()
+
+        def one(n0: int, n1: int) -> None:
+            off = n0 * step
+            fast_c.call(apply, (n1 - n0) * (rows // frames), ch, batch,
+                        x.data_ptr() + off, a.data_ptr(), shift.data_ptr(),
+                        _ptr(mask), y.data_ptr() + off)
+
+        parallel.run(one, parallel.ranges(frames, rows * ch))
         ctx.save_for_backward(x, mean, a, istd, mask)
         ctx.batch, ctx.fns = batch, fns
         return y
@@ -79,9 +89,12 @@ class _BatchNorm(torch.autograd.Function):
         g_w = x.new_empty(ch)
         g_b = x.new_empty(ch)
         acc = torch.empty(2 * ch, dtype=torch.float64)
-        fast_c.call(ctx.fns[2], rows, ch, ctx.batch, x.data_ptr(), mean.data_ptr(),
-                    g.data_ptr(), _ptr(mask), a.data_ptr(), istd.data_ptr(),
-                    acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(), g_b.data_ptr())
+        ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), _ptr(mask), a.data_ptr(),
+                istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(),
+                g_b.data_ptr())
+        parallel.run(lambda c0, c1: fast_c.call(ctx.fns[2], rows, ch, c0, c1, ctx.batch,
+                                                *ptrs),
+                     parallel.ranges(ch, 2 * rows * ch))
         return g_x, g_w, g_b, None, None, None, None, None, None
 
 
@@ -123,8 +136,9 @@ def _stats(x: Tensor, fns) -> tuple[Tensor, Tensor]:
     ch = x.shape[1]
     mean, var = x.new_empty(ch), x.new_empty(ch)
     acc = torch.empty(2 * ch, dtype=torch.float64)
-    fast_c.call(fns[0], x.shape[0], ch, x.data_ptr(), acc.data_ptr(),
-                mean.data_ptr(), var.data_ptr())
+    ptrs = (x.data_ptr(), acc.data_ptr(), mean.data_ptr(), var.data_ptr())
+    parallel.run(lambda c0, c1: fast_c.call(fns[0], x.shape[0], ch, c0, c1, *ptrs),
+                 parallel.ranges(ch, x.shape[0] * ch))
     return mean, var
 
 

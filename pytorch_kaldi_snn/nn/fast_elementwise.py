@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, fast_c
+from pytorch_kaldi_snn.nn import cstep, fast_c, parallel
 
 
 class SpikeParams:
@@ -90,8 +90,10 @@ def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
     d_f = i_base[:-1]
     fn = fast_c.kernel("pks_gate_factors", fc.dtype)
     if fn is not None and _kernels(fc, i_base, mask) is not None:
-        fast_c.call(fn, t_len, batch, h, fc.data_ptr(), i_base.data_ptr(),
-                    None if mask is None else mask.data_ptr())
+        ptrs = (fc.data_ptr(), i_base.data_ptr(),
+                None if mask is None else mask.data_ptr())
+        parallel.run(lambda b0, b1: fast_c.call(fn, t_len, batch, b0, b1, h, *ptrs),
+                     parallel.ranges(batch, t_len * batch * h))
         return d_f
     f, c = fc[..., :h], fc[..., h:]
     torch.neg(c[0], out=d_f[0])

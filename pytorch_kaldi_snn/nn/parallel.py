@@ -1,0 +1,76 @@
+"""Run a C kernel over disjoint row ranges on the threads torch may use.
+
+The ``_fused.c`` kernels (element-wise recurrences, batch norm, gate factors) are
+single-threaded loops over independent rows: the sequences of a batch or the channels
+of batch norm. With ``torch.get_num_threads() == k > 1`` the matrix products use k
+cores and these loops would keep one of them busy while the others wait, so
+:func:`ranges` cuts the rows into up to k contiguous ranges and :func:`run` calls the
+kernel on each at once: the first range on the calling thread, the others on a thread
+pool (ctypes releases the GIL for the call). Each row is computed by the same code in
+the same order whatever the split, so the result does not depend on the split.
+
+A range gets at least :data:`MIN_WORK` elements of work; below that (a v2 frame at
+batch 64 and 550 units is 35,200) a thread hand-off costs more than it saves and the
+call stays on one thread. The pool is rebuilt after a ``fork``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+#: least elements of work per range
+MIN_WORK = 1 << 16
+
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None  # (pid, workers)
+
+
+def ranges(n: int, work: int, threads: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous ``(lo, hi)`` ranges covering ``range(n)``: as many as threads, but
+    each with at least :data:`MIN_WORK` of the ``work`` elements (one range at least).
+
+    >>> ranges(10, 1 << 20, threads=3)
+    [(0, 3), (3, 6), (6, 10)]
+    >>> ranges(64, 35200, threads=2)
+    [(0, 64)]
+    >>> ranges(0, 0, threads=2)
+    [(0, 0)]
+    """
+    threads = torch.get_num_threads() if threads is None else threads
+    k = max(1, min(threads, n, work // MIN_WORK))
+    return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_key
+    key = (os.getpid(), workers)
+    if _pool is None or _pool_key != key:
+        # a pool inherited through fork has no threads in the child: start a new one
+        _pool = ThreadPoolExecutor(max_workers=workers,
+                                   thread_name_prefix="pks-kernel")
+        _pool_key = key
+    return _pool
+
+
+def run(fn: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
+    """``fn(lo, hi)`` for each range of ``parts`` (from :func:`ranges`), at once; the
+    first exception raised by a range is raised here after all have finished."""
+    if len(parts) == 1:
+        fn(*parts[0])
+        return
+    pool = _executor(len(parts) - 1)
+    futures = [pool.submit(fn, lo, hi) for lo, hi in parts[1:]]
+    error = None
+    try:
+        fn(*parts[0])
+    except BaseException as exc:  # wait for the others before raising
+        error = exc
+    for f in futures:
+        exc = f.exception()
+        error = error or exc
+    if error is not None:
+        raise error

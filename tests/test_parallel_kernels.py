@@ -1,0 +1,75 @@
+"""The C kernels split over threads (nn/parallel.py) give bit-for-bit the results of
+one call: forward, every gradient, the tracked range (with NaN) and batch norm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, parallel
+
+KINDS = ["traditional", "v1", "v2"]
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Run with 3 torch threads; ``split(True)`` cuts every kernel call into ranges."""
+    if cstep.fused(torch.float32) is None:
+        pytest.skip("no C compiler: no kernels to split")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield lambda on: monkeypatch.setattr(parallel, "MIN_WORK", 1 if on else 1 << 60)
+    torch.set_num_threads(threads)
+
+
+def _step(kind, dtype, x_scale=1.0):
+    torch.manual_seed(0)
+    net = SNNStack(6, [7, 5], kind, lambda: MultiBitSpike(3, 1, init_range=1.0),
+                   dropout=[0.2, 0.2]).to(dtype)
+    net.train()
+    x = (x_scale * torch.randn(9, 5, 6, dtype=dtype)).requires_grad_()
+    torch.manual_seed(1)
+    y = net(x)
+    y.backward(torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape))
+    return ([y.detach(), x.grad] + [p.grad for p in net.parameters()]
+            + list(net.buffers()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", KINDS)
+def test_split_kernels_equal_one_call(kind, dtype, split):
+    split(False)
+    whole = _step(kind, dtype)
+    split(True)
+    parts = _step(kind, dtype)
+    assert parallel.ranges(5, 10**6) == [(0, 1), (1, 3), (3, 5)]
+    assert len(whole) == len(parts)
+    for a, b in zip(whole, parts):
+        assert torch.equal(a, b)
+    assert (whole[0] != 0).any()
+
+
+def test_a_nan_in_one_range_reaches_the_tracked_range(split):
+    split(True)
+    torch.manual_seed(0)
+    # no batch norm: its statistics would spread the NaN to every sequence
+    net = SNNStack(6, [7], "v1", lambda: MultiBitSpike(3, 1, init_range=1.0),
+                   use_batchnorm=[False])
+    net.train()
+    x = torch.randn(9, 5, 6)
+    x[4, 4, 0] = float("nan")  # the last sequence only: the last range
+    net(x)
+    assert torch.isnan(net.layers[0].spike.range)
+
+
+def test_an_error_in_any_range_is_raised_after_all_ran():
+    seen = []
+
+    def fn(lo, hi):
+        seen.append(lo)
+        if lo == 3:
+            raise RuntimeError("range 3")
+
+    with pytest.raises(RuntimeError, match="range 3"):
+        parallel.run(fn, [(0, 3), (3, 6), (6, 9)])
+    assert sorted(seen) == [0, 3, 6]
