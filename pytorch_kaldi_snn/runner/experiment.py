@@ -220,8 +220,8 @@ def _guard(nets: Nets, ep: int, ck: int, data: str,
 
 def _log_ranges(nets: Nets, ep: int, ck: int) -> None:
     """One line with the spike quantisers' tracked ranges after a training chunk."""
-    parts = [f"{plan_name}.{layer} {b:.4g}"
-             for plan_name, net in nets.nets.items()
+    parts = [f"{name}.{layer} {b:.4g}"
+             for name, net in nets.nets.items()
              for layer, b in spike_ranges(net).items()]
     if parts:
         logger.info("epoch %d chunk %d: spike ranges %s", ep, ck, ", ".join(parts))
