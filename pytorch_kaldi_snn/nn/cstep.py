@@ -239,26 +239,27 @@ class Fused:
         S' (bool ``[T, B, H]``, when given) and the running max of V (``vmax``, one
         element updated in place, when given)."""
         batch, h = y.shape[1], y.shape[2]
-        step, thr, top, levels, b_range = spike
         parts = parallel.ranges(batch, (n1 - n0) * batch * h)
-        # one running max per range (each starts from the current one), merged after:
-        # the max of maxima, NaN sticking as in the kernel
-        vmaxes = None if vmax is None else vmax.reshape(1).repeat(len(parts))
+        # split: one running max per range (each starts from the current one), merged
+        # after: the max of maxima, NaN sticking as in the kernel
+        vmaxes = vmax
+        if vmax is not None and len(parts) > 1:
+            vmaxes = vmax.reshape(1).repeat(len(parts))
+        vm = [None] * len(parts) if vmaxes is None else [
+            vmaxes.data_ptr() + k * vmaxes.element_size() for k in range(len(parts))]
         head = (kind, n0, n1, batch)
         tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c), alpha.data_ptr(),
                 _ptr(beta), *(t.data_ptr() for t in state), i.data_ptr(),
                 v.data_ptr(), y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
-
         slot = {lo: k for k, (lo, _) in enumerate(parts)}
 
         def one(b0: int, b1: int) -> None:
-            vm = None if vmaxes is None else vmaxes[slot[b0]].data_ptr()
-            rc = self._fwd(*head, b0, b1, *tail, vm, step, thr, top, levels, b_range)
+            rc = self._fwd(*head, b0, b1, *tail, vm[slot[b0]], *spike)
             if rc != 0:
                 raise RuntimeError(f"pks_fused_forward returned {rc}")
 
         parallel.run(one, parts)
-        if vmaxes is not None:
+        if vmaxes is not vmax:
             vmax.copy_(vmaxes.amax().reshape(vmax.shape))
 
     def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, go_full: bool,
