@@ -67,10 +67,10 @@ class _BatchNorm(torch.autograd.Function):
         # rows n * batch .. (n + 1) * batch - 1 are frame n: ranges of whole frames
         # keep row r's mask row r % batch
         frames = rows // batch if rows % batch == 0 else 1
-        step = (rows // frames) * ch * x.element_size()
+        frame_bytes = (rows // frames) * ch * x.element_size()
 
         def one(n0: int, n1: int) -> None:
-            off = n0 * step
+            off = n0 * frame_bytes
             fast_c.call(apply, (n1 - n0) * (rows // frames), ch, batch,
                         x.data_ptr() + off, a.data_ptr(), shift.data_ptr(),
                         _ptr(mask), y.data_ptr() + off)
