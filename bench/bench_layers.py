@@ -19,11 +19,12 @@ count.
         [--mm-size 2048] [--kinds v2,v1,traditional] [--baselines gru,lstm|none]
 
 ``default`` is ``SpikingLayer.forward`` (a registered fast path when one accepts the
-input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built);
-``torch-loop`` the same fast path with its torch frame loops; ``aten-gemm`` /
-``onednn-gemm`` the fast path with every product on ``torch.mm`` / on oneDNN whatever
-its size (``nn/gemm.py``'s rule picks by size); ``reference`` always runs
-``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model size:
+input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built,
+split over the threads by ``nn/parallel.py``); ``serial-c`` the same with every C
+call on one thread; ``torch-loop`` the same fast path with its torch frame loops;
+``aten-gemm`` / ``onednn-gemm`` the fast path with every product on ``torch.mm`` /
+on oneDNN whatever its size (``nn/gemm.py``'s rule picks by size); ``reference``
+always runs ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model size:
 ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x GRU,
 traditional and v1 <= 0.4x, on the CPU; issue 13: v2 >= 85% of the floor on one
 thread and >= 75% on two (wall clock, so on an otherwise idle machine).
@@ -32,6 +33,7 @@ thread and >= 75% on two (wall clock, so on an otherwise idle machine).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -41,7 +43,7 @@ import torch
 from flops import mm_flops, step_flops
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, gemm
+from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, gemm, parallel
 
 
 def _reference_forward(stack: SNNStack) -> Callable[[Tensor], Tensor]:
@@ -61,6 +63,19 @@ def _torch_loop(stack: SNNStack) -> Callable[[Tensor], Tensor]:
     return run
 
 
+class _Serial:
+    """The stack with every C kernel call on one thread, forward and backward
+    (``_step`` enters ``context`` around both)."""
+
+    context = staticmethod(parallel.serial)
+
+    def __init__(self, stack: SNNStack) -> None:
+        self.stack = stack
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.stack(x)
+
+
 def _gemm_rule(choice: str) -> Callable[[SNNStack], Callable[[Tensor], Tensor]]:
     def wrap(stack: SNNStack) -> Callable[[Tensor], Tensor]:
         def run(x: Tensor) -> Tensor:
@@ -77,6 +92,7 @@ BASELINES = {"gru": nn.GRU, "lstm": nn.LSTM}
 PATHS: dict[str, Callable[[SNNStack], Callable[[Tensor], Tensor]]] = {
     "default": lambda stack: stack,
     "torch-loop": _torch_loop,
+    "serial-c": _Serial,
     "aten-gemm": _gemm_rule("aten"),
     "onednn-gemm": _gemm_rule("onednn"),
     "reference": _reference_forward,
@@ -114,7 +130,8 @@ def build(args: argparse.Namespace, device: torch.device) -> dict[str, Callable]
 
 
 def _step(fn: Callable, x: Tensor, device: torch.device) -> None:
-    fn(x).sum().backward()
+    with getattr(fn, "context", contextlib.nullcontext)():
+        fn(x).sum().backward()
     if device.type == "cuda":
         torch.cuda.synchronize()
 

@@ -16,8 +16,9 @@ call stays on one thread. The pool is rebuilt after a ``fork``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -43,6 +44,18 @@ def ranges(n: int, work: int, threads: int | None = None) -> list[tuple[int, int
     threads = torch.get_num_threads() if threads is None else threads
     k = max(1, min(threads, n, work // MIN_WORK))
     return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+
+@contextlib.contextmanager
+def serial() -> Iterator[None]:
+    """Within the block every range list has one range: each kernel call runs on the
+    calling thread (benchmarks compare the two in one process)."""
+    global MIN_WORK
+    saved, MIN_WORK = MIN_WORK, 1 << 62
+    try:
+        yield
+    finally:
+        MIN_WORK = saved
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
