@@ -20,13 +20,13 @@ count.
 
 ``default`` is ``SpikingLayer.forward`` (a registered fast path when one accepts the
 input, else the reference loop; its frame loops in C when ``nn/_fused.c`` is built,
-split over the threads by ``nn/parallel.py``); ``serial-c`` the same with every C
-call on one thread; ``torch-loop`` the same fast path with its torch frame loops;
-``aten-gemm`` / ``onednn-gemm`` the fast path with every product on ``torch.mm`` /
-on oneDNN whatever its size (``nn/gemm.py``'s rule picks by size); ``reference``
-always runs ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model size:
-``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x GRU,
-traditional and v1 <= 0.4x, on the CPU; issue 13: v2 >= 85% of the floor on one
+split over the threads by ``nn/parallel.py``); ``serial-c`` the same with every C call
+on one thread; ``torch-loop`` the same fast path with its torch frame loops;
+``aten-gemm`` / ``onednn-gemm`` the fast path with every product on ``torch.mm`` / on
+oneDNN whatever its size (``nn/gemm.py``'s rule picks by size); ``reference`` always
+runs ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model
+size: ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x
+GRU, traditional and v1 <= 0.4x, on the CPU; issue 13: v2 >= 85% of the floor on one
 thread and >= 75% on two (wall clock, so on an otherwise idle machine).
 """
 
