@@ -137,14 +137,16 @@ sweep_run() {  # sweep_run BITS WIDTH SEED: PER of SNN v2 at that precision and 
     "$((SECONDS - t0)) s; benchmark elapsed $SECONDS s"
 }
 
-sweep_queue() {  # sweep_queue K: every jobs-th sweep point, starting at the K-th
-  local k=0 b w s
+sweep_queue() {  # sweep_queue K: every jobs-th sweep point, starting at the K-th; a
+  # failed point (a diverged run) is logged and the queue goes on; returns 1 if any failed
+  local k=0 b w s bad=0
   for w in ${widths//,/ }; do for b in $sweep_bits; do
     for s in $(seq 1 "$sweep_seeds"); do
-      if [ $((k % jobs)) -eq "$1" ]; then sweep_run "$b" "$w" "$s" || return 1; fi
+      if [ $((k % jobs)) -eq "$1" ]; then sweep_run "$b" "$w" "$s" || bad=1; fi
       k=$((k + 1))
     done
   done; done
+  return "$bad"
 }
 
 failed=0
