@@ -18,6 +18,7 @@ def split(monkeypatch):
         pytest.skip("no C compiler: no kernels to split")
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     yield lambda on: monkeypatch.setattr(parallel, "MIN_WORK", 1 if on else 1 << 60)
     torch.set_num_threads(threads)
 
@@ -73,3 +74,13 @@ def test_an_error_in_any_range_is_raised_after_all_ran():
     with pytest.raises(RuntimeError, match="range 3"):
         parallel.run(fn, [(0, 3), (3, 6), (6, 9)])
     assert sorted(seen) == [0, 3, 6]
+
+
+def test_no_split_while_openmp_workers_spin(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert parallel.ranges(64, 10**7) == [(0, 32), (32, 64)]
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert parallel.ranges(64, 10**7) == [(0, 64)]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    assert parallel.ranges(64, 10**7) == [(0, 64)]
