@@ -17,9 +17,10 @@ Only when OpenMP's idle workers sleep (``OMP_WAIT_POLICY=PASSIVE``, which the co
 script sets before torch loads; docs/speed.md, "Threads"): with libgomp's default
 spinning, torch's worker keeps the second core busy after each product and a kernel
 thread only competes with it. Measured on the 2-core machine at 2 threads
-(``bench/bench_layers.py --paths default,serial-c``, 2026-12-01): spinning, the split
-made the traditional step 15 % slower (0.244 s against 0.212 s wall); passive, it made
-v1's 11 % faster (0.470 s against 0.530 s) and the traditional one 5 % faster.
+(``bench/bench_layers.py --paths default,serial-c``, 2026-12-01, docs/speed.md; this
+host's run-to-run noise at two threads is ~30 %): spinning, the split made the
+traditional step 15 % slower in one run; passive, it made v1's 5, 11 and 14 % faster
+in three runs, the traditional one between 6 % slower and 5 % faster.
 """
 
 from __future__ import annotations
