@@ -215,3 +215,25 @@ def test_test_and_heldout_lines_are_told_apart(tmp_path, capsys):
     assert float(rows[0]["per"]) == 26.5 and float(rows[0]["heldout_per"]) == 36.0
     assert "heldout PER %" in (tmp_path / "results" / "report.md").read_text()
     assert "heldout voices: PER 35.00 %" in capsys.readouterr().out
+
+
+def test_a_missing_sweep_point_breaks_its_width_line(tmp_path, monkeypatch):
+    import math
+
+    from matplotlib.axes import Axes
+
+    from pytorch_kaldi_snn.analysis import figures
+
+    drawn = []
+    errorbar = Axes.errorbar
+    monkeypatch.setattr(Axes, "errorbar", lambda self, x, y, *a, **k: (
+        drawn.append((list(x), list(y))), errorbar(self, x, y, *a, **k))[1])
+    row = lambda b, per: {"bits": b, "per": per, "per_ci_low": None,  # noqa: E731
+                          "per_ci_high": None}
+    figures.plot_precision_width({"1x": [row(2, 90.0), row(3, 27.0), row(4, 25.0)],
+                                  "3x": [row(2, 95.0), row(4, 18.0)]},
+                                 tmp_path / "w.png", "t")
+    (x1, y1), (x3, y3) = drawn
+    assert x1 == x3 == [0, 1, 2]
+    assert y1 == [90.0, 27.0, 25.0]
+    assert y3[0] == 95.0 and math.isnan(y3[1]) and y3[2] == 18.0  # no 2-4 bit segment

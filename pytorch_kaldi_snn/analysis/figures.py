@@ -82,16 +82,18 @@ def plot_precision_width(rows: Mapping[str, Sequence[dict]], path: Path,
                       key=lambda b: (b == 0, b))
     pos = {b: i for i, b in enumerate(all_bits)}
     for width, rs in rows.items():
-        rs = [r for r in rs if r["per"] is not None]
-        if not rs:
+        by_bits = {r["bits"]: r for r in rs if r["per"] is not None}
+        if not by_bits:
             continue
-        xs = [pos[r["bits"]] for r in rs]
-        ys = [r["per"] for r in rs]
-        lo = [0.0 if r["per_ci_low"] is None else r["per"] - r["per_ci_low"]
-              for r in rs]
-        hi = [0.0 if r["per_ci_high"] is None else r["per_ci_high"] - r["per"]
-              for r in rs]
-        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=width)
+        # every precision gets a slot; a missing one is NaN, which breaks the line
+        # there instead of joining its neighbours
+        ys = [by_bits[b]["per"] if b in by_bits else float("nan") for b in all_bits]
+        lo = [0.0 if b not in by_bits or by_bits[b]["per_ci_low"] is None
+              else by_bits[b]["per"] - by_bits[b]["per_ci_low"] for b in all_bits]
+        hi = [0.0 if b not in by_bits or by_bits[b]["per_ci_high"] is None
+              else by_bits[b]["per_ci_high"] - by_bits[b]["per"] for b in all_bits]
+        ax.errorbar([pos[b] for b in all_bits], ys, yerr=[lo, hi], marker="o",
+                    capsize=3, label=width)
     ax.set_xticks(range(len(all_bits)), _bit_labels(all_bits))
     ax.set(xlabel="spike precision (bits)", ylabel="test PER % (95% CI over seeds)",
            title=title)
