@@ -158,6 +158,16 @@ def width_folder(width: str) -> str:
     return width.replace(".", "p")
 
 
+def sweep_folder(bits: int, width: str, seed: int | str) -> str:
+    """The experiment folder of a sweep point, as benchmark.sh names it.
+
+    >>> sweep_folder(4, "1x", 1), sweep_folder(0, "1.5x", "{seed}")
+    ('v2_b4_seed1', 'v2_b0_w1p5x_seed{seed}')
+    """
+    tag = "" if width == "1x" else f"_w{width_folder(width)}"
+    return f"v2_b{bits}{tag}_seed{seed}"
+
+
 def sweep_summary(root: Path, bits: Sequence[int], widths: Sequence[str],
                   seeds: int) -> tuple[dict[str, list[dict]], list[Run]]:
     """Per width, the v2 sweep rows sorted by bits (full precision last)."""
@@ -166,9 +176,8 @@ def sweep_summary(root: Path, bits: Sequence[int], widths: Sequence[str],
     for w in widths:
         rows = []
         for b in sorted(bits, key=lambda x: (x == 0, x)):
-            tag = "" if w == "1x" else f"_w{width_folder(w)}"
             runs = results.collect(root, ["v2"], seeds,
-                                   folder=f"v2_b{b}{tag}_seed{{seed}}")
+                                   folder=sweep_folder(b, w, "{seed}"))
             all_runs += runs
             if not any(r.decoded for r in runs):
                 continue
@@ -217,9 +226,8 @@ def _ranges_section(root: Path, grid: dict[str, list[dict]], out: Path) -> list[
     lines = ["| width | bits | b, layer 0 | b, layer 1 |", "|---|---|---|---|"]
     curves = {}
     for w, rows in grid.items():
-        tag = "" if w == "1x" else f"_w{width_folder(w)}"
         for b in (r["bits"] for r in rows if r["bits"]):
-            per_epoch = spike_ranges.epoch_ranges(root / f"v2_b{b}{tag}_seed1")
+            per_epoch = spike_ranges.epoch_ranges(root / sweep_folder(b, w, 1))
             if not per_epoch or not per_epoch[-1]:
                 continue
             final = list(per_epoch[-1].values())[:2]

@@ -245,16 +245,17 @@ class Fused:
         vmaxes = vmax
         if vmax is not None and len(parts) > 1:
             vmaxes = vmax.reshape(1).repeat(len(parts))
-        vm = [None] * len(parts) if vmaxes is None else [
-            vmaxes.data_ptr() + k * vmaxes.element_size() for k in range(len(parts))]
+        # range starting at b0 -> its running max's address
+        vm = {lo: None if vmaxes is None
+              else vmaxes.data_ptr() + k * vmaxes.element_size()
+              for k, (lo, _) in enumerate(parts)}
         head = (kind, n0, n1, batch)
         tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c), alpha.data_ptr(),
                 _ptr(beta), *(t.data_ptr() for t in state), i.data_ptr(),
                 v.data_ptr(), y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
-        slot = {lo: k for k, (lo, _) in enumerate(parts)}
 
         def one(b0: int, b1: int) -> None:
-            rc = self._fwd(*head, b0, b1, *tail, vm[slot[b0]], *spike)
+            rc = self._fwd(*head, b0, b1, *tail, vm[b0], *spike)
             if rc != 0:
                 raise RuntimeError(f"pks_fused_forward returned {rc}")
 
