@@ -54,3 +54,29 @@ def test_declines_what_it_does_not_reproduce():
     with cstep.disabled():
         assert fast_bn.batch_norm(bn, x) is None
     assert fast_bn.batch_norm(bn, x) is not None
+
+
+def test_apply_into_one_half_of_the_rows_and_grad_in_place():
+    """The fused v1 path normalises the forget half of ``[rows, 2H]`` into its own
+    buffer, and writes the input gradient over the output gradient."""
+    torch.manual_seed(0)
+    rows, ch, batch = 12, 3, 4
+    x = torch.randn(rows, 2 * ch, dtype=torch.float64)
+    a = torch.rand(ch, dtype=torch.float64) + 0.5
+    s = torch.randn(ch, dtype=torch.float64)
+    out = torch.full((rows, ch), float("nan"), dtype=torch.float64)
+    mask = ((torch.rand(batch, ch) > 0.3) / 0.7).double()
+    with pytest.raises(ValueError, match="contiguous"):
+        fast_bn.apply_into(x[:, :ch], a, s, out, batch, mask.float())
+    fast_bn.apply_into(x[:, :ch], a, s, out, batch, mask)
+    want = (x[:, :ch] * a + s) * mask.repeat(rows // batch, 1)
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    xs = x[:, ch:].contiguous()
+    mean, var = xs.mean(0), xs.var(0, unbiased=False)
+    istd = (var + 1e-5).rsqrt()
+    g = torch.randn(rows, ch, dtype=torch.float64)
+    separate = fast_bn.grad(xs, mean, a * istd, istd, mask, g, batch)
+    g_x = fast_bn.grad(xs, mean, a * istd, istd, mask, g, batch, out=g)[0]
+    assert g_x.data_ptr() == g.data_ptr()
+    for got, want in zip((g_x, *separate[1:]), separate):
+        assert torch.equal(got, want)

@@ -229,9 +229,9 @@ def test_training_takes_the_c_recurrences_when_built(kind, monkeypatch):
     for name in calls:
         original = getattr(cstep.Fused, name)
 
-        def counting(self, *args, _name=name, _original=original):
+        def counting(self, *args, _name=name, _original=original, **kwargs):
             calls[_name] += 1
-            return _original(self, *args)
+            return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cstep.Fused, name, counting)
     _, fast = _pair(kind, 6, dropout=0.2, learn_decay=True, dtype=torch.float32)
@@ -270,24 +270,37 @@ def test_broadcast_output_gradient_equals_a_dense_one(kind, recurrence_impl):
             assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_gate_factors_in_c_equal_the_torch_operations(masked):
+@pytest.mark.parametrize("kind", KINDS)
+def test_c_kernels_equal_the_torch_loop_with_batch_norm_and_dropout(kind):
+    """The C path forms v1's C and every gate factor in its own passes, and applies
+    traditional's and v1's batch norm (and traditional's dropout) itself; the torch
+    loop does each as tensor operations. Both give the same step, gradients and
+    running statistics (float64; only the order of the batch-norm sums and the
+    sigmoid's vector/scalar split differ)."""
     from pytorch_kaldi_snn.nn import cstep
 
     if cstep.fused(torch.float64) is None:
-        pytest.skip("no C compiler: only the torch operations exist here")
-    torch.manual_seed(0)
-    t_len, batch, h = 5, 3, 4
-    fc = torch.rand(t_len, batch, 2 * h, dtype=torch.float64)
-    fc[..., h:] -= 0.5
-    fc[..., h:].clamp_(min=0)
-    i_base = torch.randn(t_len + 1, batch, h, dtype=torch.float64)
-    i_base[0].zero_()
-    mask = (torch.rand(batch, h, dtype=torch.float64) > 0.3) / 0.7 if masked else None
-    fc_t, i_t = fc.clone(), i_base.clone()
-    with cstep.disabled():
-        fast_train._gate_factors_(fc_t, i_t, mask)
-    fast_train._gate_factors_(fc, i_base, mask)
-    # torch's addcmul_ may round d - d * f as one fused multiply-add: 1 ulp apart
-    torch.testing.assert_close(fc, fc_t, rtol=1e-15, atol=1e-16)
-    torch.testing.assert_close(i_base, i_t, rtol=1e-15, atol=1e-16)
+        pytest.skip("no C compiler: only the torch loop exists here")
+    results = []
+    for disabled in (True, False):
+        _, fast = _pair(kind, 4, dropout=0.3, learn_decay=True, seed=5)
+        fast.train()
+        x = (2 * torch.randn(11, 3, 5, dtype=torch.float64,
+                             generator=torch.Generator().manual_seed(1))
+             ).requires_grad_()
+        torch.manual_seed(7)
+        if disabled:
+            with cstep.disabled():
+                y = fast_train.fused_run(fast, x)
+                y.backward(torch.linspace(-1, 1, y.numel(), dtype=y.dtype
+                                          ).reshape(y.shape))
+        else:
+            y = fast_train.fused_run(fast, x)
+            y.backward(torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape))
+        results.append([y.detach(), x.grad] + [p.grad for p in fast.parameters()]
+                       + [fast.bn.running_mean, fast.bn.running_var, fast.spike.range])
+    assert (results[0][0] != 0).any()
+    for a, b in zip(*results):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-13)

@@ -5,12 +5,15 @@
  * equations and the same order of rounding (compiled with -ffp-contract=off), one call
  * per sequence (traditional, v1) or per frame (v2, where the recurrent matrix product
  * and the gates between frames stay in torch) instead of about a dozen tensor
- * operations per frame. The gates F = sigmoid(.) and C = relu(.) * mask come from torch
- * (vectorised, and bit-identical to the reference); this file does what must run
- * frame after frame. "Slot" buffers hold either all T frames (full) or two
- * alternating frames (rolling). F and C (v1, v2) are the two halves of the rows of one
- * [T, B, 2H] buffer FC (row stride ld = 2H), the layout of the gate gradient g_P, which
- * the backward writes over FC.
+ * operations per frame. The sigmoid F = sigmoid(.) comes from torch (vectorised, and
+ * bit-identical to the reference); this file does what must run frame after frame, and
+ * the element-wise work that can ride along with it: the batch-norm affine of the
+ * input projections (traditional; the candidate half of v1) and C = relu(.) * mask (v1;
+ * v2's C comes from torch with its gates). "Slot" buffers hold either all T frames
+ * (full) or two alternating frames (rolling). v2 keeps F and C as the two halves of the
+ * rows of one [T, B, 2H] buffer FC (row stride 2H), the layout of the gate gradient g_P,
+ * which its backward writes over FC; v1 keeps F alone ([T, B, H]) and forms C again
+ * from the projections in the backward.
  *
  * Forward, frames n0 <= n < n1:
  *   traditional: I[n] = beta * I[n-1] + P[n]
@@ -24,9 +27,11 @@
  *   g_V[n] = g_Y[n] * S'[n] + alpha * g_V[n+1]
  *   traditional: g_I[n] = g_V[n] + beta * g_I[n+1]           (g_I is g_P)
  *   v1, v2:      g_I[n] = g_V[n] + K[n+1],  K[n] = F[n] * g_I[n] kept in the g_I slot
- *                g_P[n] = [g_I[n] * dF[n], g_I[n] * dC[n]] written over FC[n]
+ *                g_P[n] = [g_I[n] * dF[n], g_I[n] * dC[n]],  the gate factors
+ *                dF[n] = dA_f/dI = (I[n-1] - C[n]) F[n] (1 - F[n]) and
+ *                dC[n] = dA_c/dI = [C[n] > 0] (1 - F[n]) M, formed in the same pass
  * (the terms with n+1 vanish at the last frame; K[n+1] is the product the reference
- * computes as F[n+1] * g_I[n+1], taken before FC[n+1] is overwritten).
+ * computes as F[n+1] * g_I[n+1], taken before v2's FC[n+1] is overwritten).
  *
  * Every kernel takes a range of the independent rows it touches (sequences b0 <= b < b1
  * of the batch, channels c0 <= c < c1 of batch norm) and leaves the rest alone, so
@@ -44,13 +49,46 @@
 #endif
 
 #define SLOT(n, full) ((full) ? (size_t)(n) : (size_t)((n) % 2))
+#define CHUNK 256 /* units per block of the row loops that go through local arrays */
+
+/* out[k] = C of units k0 .. k0 + kn - 1: with raw, max(src * a + s, 0) * mask (a, s,
+ * mask each optional; max keeps NaN and -0 as torch.clamp(min=0) does), else src.
+ * Each case is its own loop, so each vectorises. */
+#define DEFINE_CANDIDATE(T, SUFFIX)                                                     \
+static void candidate_##SUFFIX(int kn, const T *src, int raw, const T *a, const T *s,  \
+                               const T *mask, T *out)                                   \
+{                                                                                       \
+    if (!raw) {                                                                         \
+        for (int k = 0; k < kn; ++k)                                                    \
+            out[k] = src[k];                                                            \
+        return;                                                                         \
+    }                                                                                   \
+    if (a) {                                                                            \
+        for (int k = 0; k < kn; ++k) {                                                  \
+            const T c = src[k] * a[k] + s[k];                                           \
+            out[k] = c < 0 ? 0 : c;                                                     \
+        }                                                                               \
+    } else {                                                                            \
+        for (int k = 0; k < kn; ++k)                                                    \
+            out[k] = src[k] < 0 ? 0 : src[k];                                           \
+    }                                                                                   \
+    if (mask)                                                                           \
+        for (int k = 0; k < kn; ++k)                                                    \
+            out[k] = out[k] * mask[k];                                                  \
+}
 
 #define DEFINE_KERNELS(T, SUFFIX, FLOOR)                                                 \
-/* i0, v0, y0: state before frame n0. Frame n reads P (traditional) or F and C (v1,   \
- * v2) at offset (n - n0) * B * ld of p_or_f and c_in (row stride ld). y: [T, B, H]    \
- * always full; ste: [T, B, H] bytes or NULL; vmax: one value or NULL. */               \
+/* i0, v0, y0: state before frame n0. Frame n, sequence b reads its row at offset      \
+ * (n - n0) * B * ld + b * ld of p_or_f (P: traditional; F: v1, v2) and at             \
+ * (n - n0) * B * ldc + b * ldc of c_in (v1, v2). With c_raw (v1) c_in holds the       \
+ * candidate pre-activation and C = max(c_in * a + s, 0) * M is formed here (a, s: the \
+ * batch-norm affine of the C half, or NULL for none); else c_in holds C (v2). The     \
+ * traditional P is (p_or_f * a + s) * M likewise (a, s, M each optional). mask: M     \
+ * [B, H] or NULL. y: [T, B, H] always full; ste: [T, B, H] bytes or NULL; vmax: one   \
+ * value or NULL. */                                                                    \
 int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int b1,    \
-                               int h, int ld, const T *p_or_f, const T *c_in,           \
+                               int h, int ld, const T *p_or_f, const T *c_in, int ldc,  \
+                               int c_raw, const T *bn_a, const T *bn_s, const T *mask,  \
                                const T *alpha, const T *beta, const T *i0, const T *v0, \
                                const T *y0,                                             \
                                T *i, T *v, T *y, int full_i, int full_v,                \
@@ -59,7 +97,8 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int 
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || batch < 0 || h < 0 || ld < h      \
-        || b0 < 0 || b1 < b0 || b1 > batch)                                             \
+        || (kind != 0 && ldc < h) || b0 < 0 || b1 < b0 || b1 > batch                    \
+        || (bn_a == NULL) != (bn_s == NULL))                                            \
         return 1;                                                                       \
     T m = vmax ? *vmax : 0, lane[64];                                                   \
     for (int j = 0; j < 64; ++j)                                                        \
@@ -73,15 +112,37 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int 
         unsigned char *sn = ste ? ste + (size_t)n * bh : NULL;                          \
         for (int b = b0; b < b1; ++b) {                                                 \
             const size_t o = (size_t)b * h;                                             \
-            const size_t r = (size_t)(n - n0) * batch * ld + (size_t)b * ld;            \
-            const T *pf = p_or_f + r;                                                   \
+            const T *pf = p_or_f + (size_t)(n - n0) * batch * ld + (size_t)b * ld;      \
+            const T *mk = mask ? mask + o : NULL;                                       \
             if (kind == 0) {                                                            \
-                for (int k = 0; k < h; ++k)                                             \
-                    in[o + k] = beta[k] * ip[o + k] + pf[k];                            \
+                if (bn_a && mk) {                                                       \
+                    for (int k = 0; k < h; ++k) {                                       \
+                        const T p = pf[k] * bn_a[k] + bn_s[k];                          \
+                        in[o + k] = beta[k] * ip[o + k] + p * mk[k];                    \
+                    }                                                                   \
+                } else if (bn_a) {                                                      \
+                    for (int k = 0; k < h; ++k)                                         \
+                        in[o + k] = beta[k] * ip[o + k] + (pf[k] * bn_a[k] + bn_s[k]);  \
+                } else if (mk) {                                                        \
+                    for (int k = 0; k < h; ++k)                                         \
+                        in[o + k] = beta[k] * ip[o + k] + pf[k] * mk[k];                \
+                } else {                                                                \
+                    for (int k = 0; k < h; ++k)                                         \
+                        in[o + k] = beta[k] * ip[o + k] + pf[k];                        \
+                }                                                                       \
             } else {                                                                    \
-                const T *pc = c_in + r;                                                 \
-                for (int k = 0; k < h; ++k)                                             \
-                    in[o + k] = pf[k] * ip[o + k] + (1 - pf[k]) * pc[k];                \
+                const T *pc = c_in + (size_t)(n - n0) * batch * ldc + (size_t)b * ldc;  \
+                for (int k0 = 0; k0 < h; k0 += CHUNK) {                                 \
+                    const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                     \
+                    T cb[CHUNK];                                                        \
+                    candidate_##SUFFIX(kn, pc + k0, c_raw, bn_a ? bn_a + k0 : NULL,     \
+                                       bn_s ? bn_s + k0 : NULL, mk ? mk + k0 : NULL,    \
+                                       cb);                                             \
+                    const T *fk = pf + k0, *ipk = ip + o + k0;                          \
+                    T *ink = in + o + k0;                                               \
+                    for (int k = 0; k < kn; ++k)                                        \
+                        ink[k] = fk[k] * ipk[k] + (1 - fk[k]) * cb[k];                  \
+                }                                                                       \
             }                                                                           \
             for (int k = 0; k < h; ++k)                                                 \
                 vn[o + k] = alpha[k] * vp[o + k] + in[o + k] - yp[o + k];               \
@@ -127,20 +188,27 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int 
 }                                                                                       \
                                                                                         \
 /* g_out: [T, B, H], or one [B, H] frame read for every frame when go_full is 0; ste:   \
- * [T, B, H] bytes; d_f: [T, B, H] (v1, v2); fc: [T, B, 2H] holding F and dC, turned   \
- * into g_P (v1, v2), else NULL (g_I is then the gradient of P). g_v, g_i: slot buffers \
+ * [T, B, H] bytes. v1, v2: F at row stride ldf of f, C as in the forward (c_in, ldc,  \
+ * c_raw, bn_a, bn_s, mask), i_base [T + 1, B, H] holding I[n-1] at frame n; the gate  \
+ * factors are formed here and g_P [T, B, 2H] is written to gp (which may be the       \
+ * buffer holding F | C: each element is read before it is written). Traditional: g_I \
+ * is the gradient of P, and f, c_in, i_base, gp are ignored. g_v, g_i: slot buffers   \
  * (full_v, full_i). g_rec: [B, H] added to g_Y of frame n1 - 1 when not NULL.          \
  * g_v_next, g_i_next: frame n1's g_V and g_I (v1, v2: K) (ignored at the last frame). */\
 int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, int b0, \
                                 int b1, int h,                                          \
                                 const T *g_out, int go_full, const unsigned char *ste,  \
-                                const T *alpha, const T *beta, const T *d_f,            \
+                                const T *alpha, const T *beta, const T *f, int ldf,     \
+                                const T *c_in, int ldc, int c_raw, const T *bn_a,       \
+                                const T *bn_s, const T *mask, const T *i_base,          \
                                 const T *g_rec, const T *g_v_next, const T *g_i_next,   \
-                                T *g_v, T *g_i, int full_v, int full_i, T *fc)          \
+                                T *g_v, T *g_i, int full_v, int full_i, T *gp)          \
 {                                                                                       \
     const size_t bh = (size_t)batch * h;                                                \
     if (kind < 0 || kind > 2 || n0 < 0 || n1 < n0 || n1 > t_len || batch < 0           \
-        || h < 0 || b0 < 0 || b1 < b0 || b1 > batch)                                    \
+        || h < 0 || b0 < 0 || b1 < b0 || b1 > batch                                     \
+        || (kind != 0 && (ldf < h || ldc < h || !f || !c_in || !i_base || !gp))         \
+        || (bn_a == NULL) != (bn_s == NULL))                                            \
         return 1;                                                                       \
     for (int n = n1 - 1; n >= n0; --n) {                                                \
         const size_t x = (size_t)n * bh;                                                \
@@ -179,13 +247,40 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                 }                                                                       \
             }                                                                           \
             if (kind != 0) {                                                            \
-                T *row = fc + 2 * x + 2 * o;                                            \
-                const T *df = d_f + x + o;                                              \
-                for (int k = 0; k < h; ++k) {                                           \
-                    const T gik = gi[o + k], fk = row[k];                               \
-                    row[k] = gik * df[k];                                               \
-                    row[h + k] = gik * row[h + k];                                      \
-                    gi[o + k] = fk * gik;                                               \
+                /* dF = d - d F, d = (I[n-1] - C) F;  dC = ([C > 0] - [C > 0] F) M;     \
+                 * g_P = [g_I dF, g_I dC];  K[n] = F g_I */                             \
+                const size_t row_n = (size_t)n * batch + b; /* row of [T * B, .] */   \
+                const T *fr = f + row_n * ldf, *cr = c_in + row_n * ldc;                \
+                const T *ipr = i_base + x + o;                                          \
+                const T *mk = mask ? mask + o : NULL;                                   \
+                T *row = gp + 2 * x + 2 * o, *gir = gi + o;                             \
+                for (int k0 = 0; k0 < h; k0 += CHUNK) {                                 \
+                    const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                     \
+                    T cb[CHUNK], db[CHUNK], mb[CHUNK];                                  \
+                    candidate_##SUFFIX(kn, cr + k0, c_raw, bn_a ? bn_a + k0 : NULL,     \
+                                       bn_s ? bn_s + k0 : NULL, mk ? mk + k0 : NULL,    \
+                                       cb);                                             \
+                    for (int k = 0; k < kn; ++k) /* x * 1 is exact */                   \
+                        mb[k] = mk ? mk[k0 + k] : (T)1;                                 \
+                    if (n == 0) {                                                       \
+                        for (int k = 0; k < kn; ++k)                                    \
+                            db[k] = -cb[k];                                             \
+                    } else {                                                            \
+                        for (int k = 0; k < kn; ++k)                                    \
+                            db[k] = ipr[k0 + k] - cb[k];                                \
+                    }                                                                   \
+                    /* element-wise in place (gp may be the F | C buffer): no value     \
+                     * crosses iterations */                                            \
+                    _Pragma("GCC ivdep")                                                \
+                    for (int k = 0; k < kn; ++k) {                                      \
+                        const T gik = gir[k0 + k], fk = fr[k0 + k];                     \
+                        const T d = db[k] * fk;                                         \
+                        const T g = cb[k] > 0 ? (T)1 : (T)0;                            \
+                        const T dc = g - g * fk;                                        \
+                        row[k0 + k] = gik * (d - d * fk);                               \
+                        row[h + k0 + k] = gik * (dc * mb[k]);                           \
+                        gir[k0 + k] = fk * gik;                                         \
+                    }                                                                   \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
@@ -193,6 +288,8 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
     return 0;                                                                           \
 }
 
+DEFINE_CANDIDATE(float, f32)
+DEFINE_CANDIDATE(double, f64)
 DEFINE_KERNELS(float, f32, floorf)
 DEFINE_KERNELS(double, f64, floor)
 
@@ -202,9 +299,11 @@ DEFINE_KERNELS(double, f64, floor)
  *   stats:    mean = sum_r X / rows, var = sum_r (X - mean)^2 / rows (biased; two
  *             passes, double accumulators)
  *   apply:    Y = (X * a + s) * M[r % B],  a = w / sqrt(var + eps), s = bias - mean * a
+ *             (ch columns of rows ldx apart into rows ldy apart: one half of [T*B, 2H])
  *   backward: G = g_Y * M[r % B]; sum_g = sum_r G, dot = sum_r G (X - mean);
  *             g_X = (G - sum_g / rows - (X - mean) * dot * istd^2 / rows) * a,
- *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps))
+ *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps));
+ *             g_X may be g_Y's buffer (each element is read before it is written)
  * acc: 2 * ch doubles of scratch. */
 #define DEFINE_BN(T, SUFFIX)                                                             \
 int pks_bn_stats_##SUFFIX(int rows, int ch, int c0, int c1, const T *x, double *acc,    \
@@ -236,14 +335,14 @@ int pks_bn_stats_##SUFFIX(int rows, int ch, int c0, int c1, const T *x, double *
     return 0;                                                                           \
 }                                                                                       \
                                                                                         \
-int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, const T *x, const T *a,          \
-                          const T *s, const T *mask, T *y)                              \
+int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, int ldx, int ldy, const T *x,   \
+                          const T *a, const T *s, const T *mask, T *y)                  \
 {                                                                                       \
-    if (rows < 0 || ch < 0 || batch <= 0)                                               \
+    if (rows < 0 || ch < 0 || batch <= 0 || ldx < ch || ldy < ch)                       \
         return 1;                                                                       \
     for (int r = 0; r < rows; ++r) {                                                    \
-        const T *xr = x + (size_t)r * ch;                                               \
-        T *yr = y + (size_t)r * ch;                                                     \
+        const T *xr = x + (size_t)r * ldx;                                              \
+        T *yr = y + (size_t)r * ldy;                                                    \
         if (mask) {                                                                     \
             const T *mr = mask + (size_t)(r % batch) * ch;                              \
             for (int c = 0; c < ch; ++c) {                                              \
@@ -298,36 +397,3 @@ int pks_bn_backward_##SUFFIX(int rows, int ch, int c0, int c1, int batch, const 
 
 DEFINE_BN(float, f32)
 DEFINE_BN(double, f64)
-
-/* Gate factors of v1 and v2 for all frames, one pass before the backward recurrence:
- * fc [T, B, 2H] holds F | C (C = relu(.) * M), i_base [T + 1, B, H] holds I[n-1] at
- * frame n (a zero frame first); mask M [B, H] or NULL. Afterwards
- *   i_base[n] = dF[n] = d - d * F[n],  d = I[n-1] - C[n]   (dA_f / dI, times g_I later)
- *   C half    = dC[n] = (k - k * F[n]) * M,  k = [C[n] > 0]  (dA_c / dI)
- * the operations of the torch fallback in fast_train.py, in its order (its addcmul_ may
- * round d - d * F as one fused multiply-add: the two agree to an ulp). */
-#define DEFINE_GATE_FACTORS(T, SUFFIX)                                                  \
-int pks_gate_factors_##SUFFIX(int t_len, int batch, int b0, int b1, int h, T *fc,       \
-                              T *i_base, const T *mask)                                 \
-{                                                                                       \
-    if (t_len < 0 || batch < 0 || h < 0 || b0 < 0 || b1 < b0 || b1 > batch)             \
-        return 1;                                                                       \
-    for (int n = 0; n < t_len; ++n)                                                     \
-        for (int b = b0; b < b1; ++b) {                                                 \
-            T *row = fc + ((size_t)n * batch + b) * 2 * h;                              \
-            T *ip = i_base + ((size_t)n * batch + b) * h;                               \
-            const T *m = mask ? mask + (size_t)b * h : NULL;                            \
-            for (int k = 0; k < h; ++k) {                                               \
-                const T f = row[k];                                                     \
-                T d = (n == 0 ? -row[h + k] : ip[k] - row[h + k]) * f;                  \
-                ip[k] = d - d * f;                                                      \
-                const T g = row[h + k] > 0 ? (T)1 : (T)0;                               \
-                const T dc = g - g * f;                                                 \
-                row[h + k] = m ? dc * m[k] : dc;                                        \
-            }                                                                           \
-        }                                                                               \
-    return 0;                                                                           \
-}                                                                                       
-
-DEFINE_GATE_FACTORS(float, f32)
-DEFINE_GATE_FACTORS(double, f64)

@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -113,12 +114,12 @@ def _load(path: Path) -> ctypes.CDLL:
     fn.restype = ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         fwd = getattr(lib, f"pks_fused_forward_{suffix}")
-        fwd.argtypes = [i, i, i, i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, i, i, p,
-                        p, real, real, real, i, real]
+        fwd.argtypes = [i, i, i, i, i, i, i, i, p, p, i, i, p, p, p, p, p, p, p, p,
+                        p, p, p, i, i, p, p, real, real, real, i, real]
         fwd.restype = ctypes.c_int
         bwd = getattr(lib, f"pks_fused_backward_{suffix}")
-        bwd.argtypes = [i, i, i, i, i, i, i, i, p, i, p, p, p, p, p, p, p, p, p, i, i,
-                        p]
+        bwd.argtypes = [i, i, i, i, i, i, i, i, p, i, p, p, p, p, i, p, i, i, p, p,
+                        p, p, p, p, p, p, p, i, i, p]
         bwd.restype = ctypes.c_int
         for name, args in (("layer", [p, i, p, p, p, p]), ("frame", [i, p, p, p, p]),
                            ("project", [i, i, i, p, p, p, p, i, p, p])):
@@ -216,11 +217,36 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+class Gates(NamedTuple):
+    """Where the v1/v2 recurrences find F and C, as ``_fused.c`` reads them.
+
+    ``f``: F, ``[T, B, H]`` rows (any row stride). ``c``: C itself, or with ``raw``
+    the candidate pre-activation, from which the kernels form
+    ``C = max(c * a + s, 0) * mask`` (``affine = (a, s)``, ``[H]`` each, or None).
+    ``mask``: ``[B, H]`` or None (dC carries it in both cases). The backward also
+    needs ``i_base`` (``[T + 1, B, H]``, I[n-1] at frame n) and writes g_P
+    ``[T, B, 2H]`` to ``gp`` (which may be the buffer holding F | C)."""
+
+    f: Tensor
+    c: Tensor
+    raw: bool = False
+    affine: tuple[Tensor, Tensor] | None = None
+    mask: Tensor | None = None
+    i_base: Tensor | None = None
+    gp: Tensor | None = None
+
+
+def _affine_ptrs(affine: tuple[Tensor, Tensor] | None) -> tuple[int | None, int | None]:
+    return (None, None) if affine is None else (affine[0].data_ptr(),
+                                                affine[1].data_ptr())
+
+
 class Fused:
     """The ``_fused.c`` recurrences for one dtype (float32 or float64).
 
-    All tensors must be contiguous CPU tensors of that dtype (the caller checks);
-    shapes and meanings as in ``_fused.c``.
+    All tensors must be CPU tensors of that dtype with unit stride along the units
+    and ``[T, B, .]`` layouts as described (the caller checks); meanings as in
+    ``_fused.c``.
     """
 
     def __init__(self, lib: ctypes.CDLL, dtype: torch.dtype) -> None:
@@ -229,16 +255,24 @@ class Fused:
         self._fwd = getattr(lib, f"pks_fused_forward_{suffix}")
         self._bwd = getattr(lib, f"pks_fused_backward_{suffix}")
 
-    def forward(self, kind: int, n0: int, n1: int, p_or_f: Tensor, c: Tensor | None,
+    def forward(self, kind: int, n0: int, n1: int, source: Tensor | Gates,
                 alpha: Tensor, beta: Tensor | None,
                 state: tuple[Tensor, Tensor, Tensor], i: Tensor, v: Tensor, y: Tensor,
                 full_i: bool, full_v: bool, ste: Tensor | None, vmax: Tensor | None,
-                spike: tuple[float, float, float, int, float]) -> None:
-        """Frames ``n0 <= n < n1``; frame n reads ``p_or_f[n - n0]`` (P, or F with C
-        ``c[n - n0]``, rows ``p_or_f.stride(1)`` apart) and writes I, V (slots), Y,
-        S' (bool ``[T, B, H]``, when given) and the running max of V (``vmax``, one
-        element updated in place, when given)."""
+                spike: tuple[float, float, float, int, float],
+                affine: tuple[Tensor, Tensor] | None = None,
+                mask: Tensor | None = None) -> None:
+        """Frames ``n0 <= n < n1``; frame n reads row ``n - n0`` of ``source``: P
+        (traditional, made ``(P * a + s) * mask`` with ``affine`` and ``mask``) or
+        :class:`Gates` (v1, v2); writes I, V (slots), Y, S' (bool ``[T, B, H]``,
+        when given) and the running max of V (``vmax``, one element updated in place,
+        when given)."""
         batch, h = y.shape[1], y.shape[2]
+        if isinstance(source, Gates):
+            p_or_f, c = source.f, source.c
+            affine, mask, raw = source.affine, source.mask, source.raw
+        else:
+            p_or_f, c, raw = source, None, False
         parts = parallel.ranges(batch, (n1 - n0) * batch * h)
         # split: one running max per range (each starts from the current one), merged
         # after: the max of maxima, NaN sticking as in the kernel
@@ -250,9 +284,11 @@ class Fused:
               else vmaxes.data_ptr() + k * vmaxes.element_size()
               for k, (lo, _) in enumerate(parts)}
         head = (kind, n0, n1, batch)
-        tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c), alpha.data_ptr(),
-                _ptr(beta), *(t.data_ptr() for t in state), i.data_ptr(),
-                v.data_ptr(), y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
+        tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c),
+                0 if c is None else c.stride(-2), int(raw), *_affine_ptrs(affine),
+                _ptr(mask), alpha.data_ptr(), _ptr(beta),
+                *(t.data_ptr() for t in state), i.data_ptr(), v.data_ptr(),
+                y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
 
         def one(b0: int, b1: int) -> None:
             rc = self._fwd(*head, b0, b1, *tail, vm[b0], *spike)
@@ -264,16 +300,23 @@ class Fused:
             vmax.copy_(vmaxes.amax().reshape(vmax.shape))
 
     def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, go_full: bool,
-                 ste: Tensor, alpha: Tensor, beta: Tensor | None, d_f: Tensor | None,
+                 ste: Tensor, alpha: Tensor, beta: Tensor | None, gates: Gates | None,
                  g_rec: Tensor | None, g_v_next: Tensor | None,
                  g_i_next: Tensor | None, g_v: Tensor, g_i: Tensor, full_v: bool,
-                 full_i: bool, fc: Tensor | None) -> None:
-        """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); ``fc`` (F and dC)
-        becomes the gate gradient g_P."""
+                 full_i: bool) -> None:
+        """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); v1, v2 write the
+        gate gradient g_P to ``gates.gp``."""
         t_len, batch, h = ste.shape
+        if gates is None:
+            g_tail: tuple = (None, 0, None, 0, 0, None, None, None, None)
+        else:
+            g_tail = (gates.f.data_ptr(), gates.f.stride(-2), gates.c.data_ptr(),
+                      gates.c.stride(-2), int(gates.raw), *_affine_ptrs(gates.affine),
+                      _ptr(gates.mask), _ptr(gates.i_base))
         tail = (h, g_out.data_ptr(), int(go_full), ste.data_ptr(), alpha.data_ptr(),
-                _ptr(beta), _ptr(d_f), _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next),
-                g_v.data_ptr(), g_i.data_ptr(), int(full_v), int(full_i), _ptr(fc))
+                _ptr(beta), *g_tail, _ptr(g_rec), _ptr(g_v_next), _ptr(g_i_next),
+                g_v.data_ptr(), g_i.data_ptr(), int(full_v), int(full_i),
+                None if gates is None else _ptr(gates.gp))
 
         def one(b0: int, b1: int) -> None:
             rc = self._bwd(kind, n0, n1, t_len, batch, b0, b1, *tail)

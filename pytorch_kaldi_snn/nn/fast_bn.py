@@ -30,10 +30,14 @@ The running statistics are updated exactly as ``nn.BatchNorm1d`` does (momentum,
 the cumulative average when it is None; the unbiased variance
 :math:`\sigma^2 N / (N - 1)`; ``num_batches_tracked`` + 1). :func:`batch_norm` returns
 None (the caller runs the module) outside training mode, without affine parameters or
-running statistics, for fewer than two rows, or without the C kernels.
+running statistics, for fewer than two rows, or without the C kernels. The fused
+traditional and v1 recurrences apply the normalisation inside their own kernels: they
+take the pieces (:func:`statistics`, :func:`apply_into`, :func:`grad`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -53,49 +57,109 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+def _mask_ptr(mask: Tensor | None, x: Tensor, batch: int) -> int | None:
+    """The mask's address, after checking it is what the kernels read: contiguous
+    ``[batch, ch]`` of x's dtype."""
+    if mask is None:
+        return None
+    if (mask.dtype != x.dtype or not mask.is_contiguous()
+            or tuple(mask.shape) != (batch, x.shape[1])):
+        raise ValueError(f"batch-norm mask must be a contiguous [{batch}, "
+                         f"{x.shape[1]}] {x.dtype} tensor, got {tuple(mask.shape)} "
+                         f"{mask.dtype}")
+    return mask.data_ptr()
+
+
+class Statistics(NamedTuple):
+    """This batch's mean and biased variance of each channel (what the forward and
+    backward of a training-mode batch norm need besides the affine parameters)."""
+
+    mean: Tensor
+    var: Tensor
+    eps: float
+
+    def affine(self, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(a, s, istd)``: ``Y = X a + s`` with ``a = w istd``, ``s = bias - mean
+        a``, ``istd = 1 / sqrt(var + eps)`` (no autograd)."""
+        with torch.no_grad():
+            istd = (self.var + self.eps).rsqrt_()
+            a = weight.detach().to(self.mean.dtype) * istd
+            shift = bias.detach().to(self.mean.dtype) - self.mean * a
+        return a, shift, istd
+
+
+def statistics(bn: nn.Module, x: Tensor) -> Statistics | None:
+    """The batch statistics of ``x`` [rows, ch] with ``bn``'s running statistics
+    updated, as ``bn(x)`` would; None when :func:`applicable` is not (nothing is
+    updated then). For callers that apply the normalisation themselves (the fused
+    traditional and v1 recurrences of :mod:`.fast_train`) with :func:`apply_into`
+    and :func:`grad`."""
+    if not applicable(bn, x):
+        return None
+    mean, var = _stats(x, _kernels(x.dtype))
+    _update_running(bn, mean, var, x.shape[0])
+    return Statistics(mean, var, float(bn.eps))
+
+
+def apply_into(x: Tensor, a: Tensor, shift: Tensor, out: Tensor, batch: int,
+               mask: Tensor | None = None) -> Tensor:
+    """``out <- (x a + shift) * mask[r % batch]`` (mask optional) for ``x`` and
+    ``out`` of one shape ``[rows, ch]``, unit column stride, any row strides (e.g. one
+    half of a ``[rows, 2H]`` projection); returns ``out``."""
+    rows, ch = x.shape
+    apply = _kernels(x.dtype)[1]
+    # rows n * batch .. (n + 1) * batch - 1 are frame n: ranges of whole frames
+    # keep row r's mask row r % batch
+    frames = rows // batch if rows % batch == 0 else 1
+    per = rows // frames
+    ldx, ldy = x.stride(0), out.stride(0)
+    size = x.element_size()
+    mask_ptr = _mask_ptr(mask, x, batch)
+
+    def one(n0: int, n1: int) -> None:
+        fast_c.call(apply, (n1 - n0) * per, ch, batch, ldx, ldy,
+                    x.data_ptr() + n0 * per * ldx * size, a.data_ptr(),
+                    shift.data_ptr(), mask_ptr, out.data_ptr() + n0 * per * ldy * size)
+
+    parallel.run(one, parallel.ranges(frames, rows * ch))
+    return out
+
+
+def grad(x: Tensor, mean: Tensor, a: Tensor, istd: Tensor, mask: Tensor | None,
+         g: Tensor, batch: int, out: Tensor | None = None
+         ) -> tuple[Tensor, Tensor, Tensor]:
+    """``(g_x, g_w, g_b)`` of the training-mode batch norm from the gradient ``g``
+    of its (masked) output, all ``[rows, ch]`` contiguous; ``out`` receives g_x (it
+    may be ``g`` itself), else a pooled buffer does."""
+    rows, ch = x.shape
+    g_x = take((rows, ch), x) if out is None else out
+    g_w = x.new_empty(ch)
+    g_b = x.new_empty(ch)
+    acc = torch.empty(2 * ch, dtype=torch.float64)
+    backward = _kernels(x.dtype)[2]
+    ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), _mask_ptr(mask, x, batch),
+            a.data_ptr(),
+            istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(),
+            g_b.data_ptr())
+    parallel.run(lambda c0, c1: fast_c.call(backward, rows, ch, c0, c1, batch, *ptrs),
+                 parallel.ranges(ch, 2 * rows * ch))
+    return g_x, g_w, g_b
+
+
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, mask, batch, eps,  # type: ignore[override]
-                fns):
-        rows, ch = x.shape
-        apply = fns[1]
-        with torch.no_grad():
-            istd = (var + eps).rsqrt_()
-            a = weight.detach().to(x.dtype) * istd
-            shift = bias.detach().to(x.dtype) - mean * a
-        y = take((rows, ch), x)
-        # rows n * batch .. (n + 1) * batch - 1 are frame n: ranges of whole frames
-        # keep row r's mask row r % batch
-        frames = rows // batch if rows % batch == 0 else 1
-        frame_bytes = (rows // frames) * ch * x.element_size()
-
-        def one(n0: int, n1: int) -> None:
-            off = n0 * frame_bytes
-            fast_c.call(apply, (n1 - n0) * (rows // frames), ch, batch,
-                        x.data_ptr() + off, a.data_ptr(), shift.data_ptr(),
-                        _ptr(mask), y.data_ptr() + off)
-
-        parallel.run(one, parallel.ranges(frames, rows * ch))
-        ctx.save_for_backward(x, mean, a, istd, mask)
-        ctx.batch, ctx.fns = batch, fns
+    def forward(ctx, x, weight, bias, stats, mask, batch):  # type: ignore[override]
+        a, shift, istd = stats.affine(weight, bias)
+        y = apply_into(x, a, shift, take(tuple(x.shape), x), batch, mask)
+        ctx.save_for_backward(x, stats.mean, a, istd, mask)
+        ctx.batch = batch
         return y
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         x, mean, a, istd, mask = ctx.saved_tensors
-        rows, ch = x.shape
-        g = g.contiguous()
-        g_x = take((rows, ch), x)
-        g_w = x.new_empty(ch)
-        g_b = x.new_empty(ch)
-        acc = torch.empty(2 * ch, dtype=torch.float64)
-        ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), _ptr(mask), a.data_ptr(),
-                istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(),
-                g_b.data_ptr())
-        parallel.run(lambda c0, c1: fast_c.call(ctx.fns[2], rows, ch, c0, c1, ctx.batch,
-                                                *ptrs),
-                     parallel.ranges(ch, 2 * rows * ch))
-        return g_x, g_w, g_b, None, None, None, None, None, None
+        g_x, g_w, g_b = grad(x, mean, a, istd, mask, g.contiguous(), ctx.batch)
+        return g_x, g_w, g_b, None, None, None
 
 
 def applicable(bn: nn.Module, x: Tensor) -> bool:
@@ -119,16 +183,12 @@ def batch_norm(bn: nn.Module, x: Tensor, mask: Tensor | None = None,
                batch: int = 1) -> Tensor | None:
     """``bn(x)`` (``* mask`` per sequence: row r uses ``mask[r % batch]``) in training
     mode, with the running statistics updated; None when :func:`applicable` is not."""
-    if not applicable(bn, x):
-        return None
-    fns = _kernels(x.dtype)
     if mask is not None:
         mask = mask.to(x.dtype).contiguous()
-    mean, var = _stats(x, fns)
-    y = _BatchNorm.apply(x, bn.weight, bn.bias, mean, var, mask, batch, float(bn.eps),
-                         fns)
-    _update_running(bn, mean, var, x.shape[0])
-    return y
+    stats = statistics(bn, x)
+    if stats is None:
+        return None
+    return _BatchNorm.apply(x, bn.weight, bn.bias, stats, mask, batch)
 
 
 def _stats(x: Tensor, fns) -> tuple[Tensor, Tensor]:

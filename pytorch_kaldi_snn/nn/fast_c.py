@@ -1,8 +1,8 @@
 """ctypes bindings of the ``_fused.c`` kernels that :mod:`.cstep` does not wrap.
 
 :mod:`.cstep` builds and loads the library (``_fused.c`` is one of its sources) and
-wraps the recurrences (:class:`.cstep.Fused`); the batch norm (:mod:`.fast_bn`) and
-gate-factor kernels of the fast training path are bound here, on first use, by name
+wraps the recurrences (:class:`.cstep.Fused`); the batch-norm kernels of the fast
+training path (:mod:`.fast_bn`) are bound here, on first use, by name
 and dtype. :func:`kernel` returns None whenever :func:`.cstep.fused` does (no
 compiler, ``PYTORCH_KALDI_SNN_NO_C=1``, :func:`.cstep.disabled`, another dtype), so
 callers keep their torch implementation as the fallback.
@@ -22,9 +22,8 @@ _P, _I = ctypes.c_void_p, ctypes.c_int
 #: entry point -> argument types ("R" stands for the dtype's real type)
 SIGNATURES: dict[str, tuple] = {
     "pks_bn_stats": (_I, _I, _I, _I, _P, _P, _P, _P),
-    "pks_bn_apply": (_I, _I, _I, _P, _P, _P, _P, _P),
+    "pks_bn_apply": (_I, _I, _I, _I, _I, _P, _P, _P, _P, _P),
     "pks_bn_backward": (_I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P),
-    "pks_gate_factors": (_I, _I, _I, _I, _I, _P, _P, _P),
 }
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _BOUND: dict[tuple[object, str, torch.dtype], Callable[..., int]] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, fast_c, parallel
+from pytorch_kaldi_snn.nn import cstep
 
 
 class SpikeParams:
@@ -83,18 +83,10 @@ def _gates(src: Tensor, f: Tensor, c: Tensor, mask: Tensor | None, h: int) -> No
 
 def _gate_factors_(fc: Tensor, i_base: Tensor, mask: Tensor | None) -> Tensor:
     """dA_f / dI for all frames into ``i_base[:T]`` (returned; ``i_base[n]`` holds
-    I[n-1]) and dA_c / dI into the C half of ``fc``: one pass of ``_fused.c``'s
-    ``pks_gate_factors`` when built, else these tensor operations."""
-    t_len, batch, h2 = fc.shape
-    h = h2 // 2
+    I[n-1]) and dA_c / dI into the C half of ``fc``, for the torch loop (the C
+    backward forms them in its own pass, ``_fused.c``)."""
+    h = fc.shape[-1] // 2
     d_f = i_base[:-1]
-    fn = fast_c.kernel("pks_gate_factors", fc.dtype)
-    if fn is not None and _kernels(fc, i_base, mask) is not None:
-        ptrs = (fc.data_ptr(), i_base.data_ptr(),
-                None if mask is None else mask.data_ptr())
-        parallel.run(lambda b0, b1: fast_c.call(fn, t_len, batch, b0, b1, h, *ptrs),
-                     parallel.ranges(batch, t_len * batch * h))
-        return d_f
     f, c = fc[..., :h], fc[..., h:]
     torch.neg(c[0], out=d_f[0])
     d_f[1:].sub_(c[1:])  # I[n-1] - C[n]
