@@ -132,16 +132,21 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int 
                 }                                                                       \
             } else {                                                                    \
                 const T *pc = c_in + (size_t)(n - n0) * batch * ldc + (size_t)b * ldc;  \
-                for (int k0 = 0; k0 < h; k0 += CHUNK) {                                 \
-                    const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                     \
-                    T cb[CHUNK];                                                        \
-                    candidate_##SUFFIX(kn, pc + k0, c_raw, bn_a ? bn_a + k0 : NULL,     \
-                                       bn_s ? bn_s + k0 : NULL, mk ? mk + k0 : NULL,    \
-                                       cb);                                             \
-                    const T *fk = pf + k0, *ipk = ip + o + k0;                          \
-                    T *ink = in + o + k0;                                               \
-                    for (int k = 0; k < kn; ++k)                                        \
-                        ink[k] = fk[k] * ipk[k] + (1 - fk[k]) * cb[k];                  \
+                if (!c_raw) { /* v2: C from torch */                                    \
+                    for (int k = 0; k < h; ++k)                                         \
+                        in[o + k] = pf[k] * ip[o + k] + (1 - pf[k]) * pc[k];            \
+                } else {                                                                \
+                    for (int k0 = 0; k0 < h; k0 += CHUNK) {                             \
+                        const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                 \
+                        T cb[CHUNK];                                                    \
+                        candidate_##SUFFIX(kn, pc + k0, 1, bn_a ? bn_a + k0 : NULL,     \
+                                           bn_s ? bn_s + k0 : NULL,                     \
+                                           mk ? mk + k0 : NULL, cb);                    \
+                        const T *fk = pf + k0, *ipk = ip + o + k0;                      \
+                        T *ink = in + o + k0;                                           \
+                        for (int k = 0; k < kn; ++k)                                    \
+                            ink[k] = fk[k] * ipk[k] + (1 - fk[k]) * cb[k];              \
+                    }                                                                   \
                 }                                                                       \
             }                                                                           \
             for (int k = 0; k < h; ++k)                                                 \
@@ -256,30 +261,44 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                 T *row = gp + 2 * x + 2 * o, *gir = gi + o;                             \
                 for (int k0 = 0; k0 < h; k0 += CHUNK) {                                 \
                     const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                     \
-                    T cb[CHUNK], db[CHUNK], mb[CHUNK];                                  \
-                    candidate_##SUFFIX(kn, cr + k0, c_raw, bn_a ? bn_a + k0 : NULL,     \
-                                       bn_s ? bn_s + k0 : NULL, mk ? mk + k0 : NULL,    \
-                                       cb);                                             \
-                    for (int k = 0; k < kn; ++k) /* x * 1 is exact */                   \
-                        mb[k] = mk ? mk[k0 + k] : (T)1;                                 \
+                    T cb[CHUNK], db[CHUNK];                                             \
+                    const T *cc = cr + k0;                                              \
+                    if (c_raw) {                                                        \
+                        candidate_##SUFFIX(kn, cc, 1, bn_a ? bn_a + k0 : NULL,          \
+                                           bn_s ? bn_s + k0 : NULL,                     \
+                                           mk ? mk + k0 : NULL, cb);                    \
+                        cc = cb;                                                        \
+                    }                                                                   \
                     if (n == 0) {                                                       \
                         for (int k = 0; k < kn; ++k)                                    \
-                            db[k] = -cb[k];                                             \
+                            db[k] = -cc[k];                                             \
                     } else {                                                            \
                         for (int k = 0; k < kn; ++k)                                    \
-                            db[k] = ipr[k0 + k] - cb[k];                                \
+                            db[k] = ipr[k0 + k] - cc[k];                                \
                     }                                                                   \
-                    /* element-wise in place (gp may be the F | C buffer): no value     \
-                     * crosses iterations */                                            \
-                    _Pragma("GCC ivdep")                                                \
-                    for (int k = 0; k < kn; ++k) {                                      \
-                        const T gik = gir[k0 + k], fk = fr[k0 + k];                     \
-                        const T d = db[k] * fk;                                         \
-                        const T g = cb[k] > 0 ? (T)1 : (T)0;                            \
-                        const T dc = g - g * fk;                                        \
-                        row[k0 + k] = gik * (d - d * fk);                               \
-                        row[h + k0 + k] = gik * (dc * mb[k]);                           \
-                        gir[k0 + k] = fk * gik;                                         \
+                    /* element-wise in place (gp may be the F | C buffer, cc its C      \
+                     * half): no value crosses iterations */                            \
+                    const T *fk = fr + k0, *mkk = mk ? mk + k0 : NULL;                  \
+                    T *rf = row + k0, *rc = row + h + k0, *gik = gir + k0;              \
+                    if (mkk) {                                                          \
+                        _Pragma("GCC ivdep")                                            \
+                        for (int k = 0; k < kn; ++k) {                                  \
+                            const T g = gik[k], f_ = fk[k], d = db[k] * f_;             \
+                            const T on = cc[k] > 0 ? (T)1 : (T)0;                       \
+                            const T dc = on - on * f_;                                  \
+                            rf[k] = g * (d - d * f_);                                   \
+                            rc[k] = g * (dc * mkk[k]);                                  \
+                            gik[k] = f_ * g;                                            \
+                        }                                                               \
+                    } else {                                                            \
+                        _Pragma("GCC ivdep")                                            \
+                        for (int k = 0; k < kn; ++k) {                                  \
+                            const T g = gik[k], f_ = fk[k], d = db[k] * f_;             \
+                            const T on = cc[k] > 0 ? (T)1 : (T)0;                       \
+                            rf[k] = g * (d - d * f_);                                   \
+                            rc[k] = g * (on - on * f_);                                 \
+                            gik[k] = f_ * g;                                            \
+                        }                                                               \
                     }                                                                   \
                 }                                                                       \
             }                                                                           \
