@@ -275,7 +275,9 @@ class _FusedSequence(torch.autograd.Function):
         del i_base
         g_w = g_alpha = g_beta = g_bn_w = g_bn_b = None
         if kind == 2 and need_w:
-            g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_pre[1:].reshape(-1, 2 * h))
+            # the gradient of W_r^T: (g_A^T Y[n-1])^T, in the form gemm picks
+            g_w = gemm.weight_grad(g_pre[1:].reshape(-1, 2 * h),
+                                   y[:-1].reshape(-1, h)).t()
         if need_alpha:
             g_alpha = (g_v_seq.buf * v_prev).sum((0, 1))
         if need_beta:
