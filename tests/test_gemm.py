@@ -129,3 +129,22 @@ def test_weight_grad_takes_the_form_of_its_thread_rule(monkeypatch):
         monkeypatch.setattr(torch, "mm", real_mm)
         assert calls == [first]
         torch.testing.assert_close(got, g.t() @ x, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("choice", ["aten", "onednn"])
+def test_linear_add_equals_the_product_plus_the_addend(mode, choice):
+    """v2's recurrent product of a frame, x W^T + P[n] in one call: on oneDNN the sum
+    is the product's post-op, bit-identical to adding afterwards (the self-check's
+    promise); on torch.mm an addmm."""
+    if choice == "onednn":
+        _needs_onednn(mode)
+    else:
+        mode(choice)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 550, generator=gen)
+    w = torch.randn(1100, 550, generator=gen)
+    other = torch.randn(64, 1100, generator=gen)
+    got = gemm.linear_add(x, w, other)
+    assert torch.equal(got, torch.add(gemm.linear(x, w), other))
+    torch.testing.assert_close(got, other + x @ w.t(), rtol=1e-5, atol=1e-4)
+    assert gemm._fused_add_ok() or choice == "aten"

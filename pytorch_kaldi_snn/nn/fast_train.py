@@ -152,14 +152,9 @@ def forward_sequence(
     if kind != 0:
         fc = _take((seq, batch, 2 * h), pre)
         f_all, c_all = fc[..., :h], fc[..., h:]
-    a = pre.new_empty(batch, gh) if kind == 2 else None
-    onednn = kind == 2 and gemm.use_onednn(pre, batch * h * gh)
     if kern is not None:  # v2: the product and the gates in torch, frame by frame
         for n in range(t_len):
-            if onednn:
-                torch.add(gemm.linear(state[2], w_rec_t.t()), pre[n], out=a)
-            else:
-                torch.addmm(pre[n], state[2], w_rec_t, out=a)
+            a = gemm.linear_add(state[2], w_rec_t.t(), pre[n])
             s = n if keep else n % 2
             _gates(a, f_all[s], c_all[s], mask, h)
             kern.forward(2, n, n + 1, cstep.Gates(f_all[s], c_all[s]), *args, state,
@@ -178,11 +173,7 @@ def forward_sequence(
             i.add_(pre[n])
         else:
             if kind == 2:
-                if onednn:
-                    torch.add(gemm.linear(y_prev, w_rec_t.t()), pre[n], out=a)
-                else:
-                    torch.addmm(pre[n], y_prev, w_rec_t, out=a)
-                src = a
+                src = gemm.linear_add(y_prev, w_rec_t.t(), pre[n])
             else:
                 src = pre[n]
             f, c = f_all[s], c_all[s]
