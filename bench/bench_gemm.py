@@ -7,7 +7,14 @@ median of the repeats, and printed in GFLOP/s with the ratio to ``torch.mm``. nu
 BLAS (OpenBLAS in the PyPI wheels) is shown for reference only; the layers never call
 it (its threads are not torch's).
 
+A second table, once per ``--threads`` count, times the forms ``gemm`` chooses between:
+the weight gradient as ``(X^T G)^T`` or ``G^T X`` on ``torch.mm`` (``gemm.weight_grad``
+takes the second with several threads and inputs of 128 or more), and v2's recurrent
+product of a frame plus P[n] as oneDNN's product then an add, or with the add as the
+product's post-op (``gemm.linear_add``).
+
     python bench/bench_gemm.py [--repeats 5] [--frames 200] [--batch 64] [--hidden 550]
+        [--threads 1,2]
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--hidden", type=int, default=550)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", default="1",
+                   help="comma list: thread counts for the table of forms")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
@@ -74,7 +83,46 @@ def main(argv=None) -> int:
         print(f"| {what} | {m} x {k} x {n} | {gf['mm']:.0f} | {gf['onednn']:.0f} | "
               f"{med['mm'] / med['onednn']:.2f} | {gf['numpy']:.0f} | "
               f"{med['mm'] / med['numpy']:.2f} |")
+    for threads in (int(v) for v in args.threads.split(",")):
+        forms_table(args, threads, gen)
     return 0
+
+
+def forms(t: int, b: int, h: int, gen: torch.Generator):
+    """(what, M x K x N, {form: call}) for the choices of ``nn/gemm.py``."""
+    rows = t * b
+    out = []
+    for k, n in ((h, 2 * h), (h, h), (40, 2 * h)):
+        x = torch.randn(rows, k, generator=gen)
+        g = torch.randn(rows, n, generator=gen)
+        out.append((f"weight gradient G^T X, {n}-wide G, {k}-wide X", (n, rows, k),
+                    {"(X^T G)^T": lambda x=x, g=g: torch.mm(x.t(), g).t(),
+                     "G^T X": lambda x=x, g=g: torch.mm(g.t(), x)}))
+    y = torch.randn(b, h, generator=gen)
+    w = torch.randn(2 * h, h, generator=gen)
+    pre = torch.randn(b, 2 * h, generator=gen)
+    fused = torch.ops.mkldnn._linear_pointwise.binary
+    out.append(("recurrent Y[n-1] W_r^T + P[n] (per frame)", (b, h, 2 * h),
+                {"oneDNN, then add": lambda: torch.add(_onednn(y, w), pre),
+                 "oneDNN add post-op": lambda: fused(y, pre, w, None, "add")}))
+    return out
+
+
+def forms_table(args: argparse.Namespace, threads: int, gen: torch.Generator) -> None:
+    torch.set_num_threads(threads)
+    print(f"\n# the forms gemm chooses between, {threads} thread(s), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"GFLOP/s (median of the repeats), x = time of the first / time")
+    print("| product | M x K x N | first form | GFLOP/s | second form | GFLOP/s | x |")
+    print("|---|---|---|---:|---|---:|---:|")
+    for what, (m, k, n), run in forms(args.frames, args.batch, args.hidden, gen):
+        reps = max(args.repeats, 3 if m * k * n > 1e9 else 50)
+        med = round_robin(run, reps)
+        (a, ta), (b, tb) = med.items()
+        flop = 2 * m * k * n
+        print(f"| {what} | {m} x {k} x {n} | {a} | {flop / ta / 1e9:.0f} | {b} | "
+              f"{flop / tb / 1e9:.0f} | {ta / tb:.2f} |")
+    torch.set_num_threads(1)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,13 @@ split over the threads by ``nn/parallel.py``); ``serial-c`` the same with every 
 on one thread; ``torch-loop`` the same fast path with its torch frame loops;
 ``aten-gemm`` / ``onednn-gemm`` the fast path with every product on ``torch.mm`` / on
 oneDNN whatever its size (``nn/gemm.py``'s rule picks by size); ``reference`` always
-runs ``SpikingLayer.run``, the readable equation-by-equation loop. The demo's model
-size: ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5): v2 <= 0.6x
-GRU, traditional and v1 <= 0.4x, on the CPU; issue 13: v2 >= 85% of the floor on one
-thread and >= 75% on two (wall clock, so on an otherwise idle machine).
+runs ``SpikingLayer.run``, the readable equation-by-equation loop; ``products`` only
+the step's matrix products, as the fused path runs them (its "% floor" is the most the
+model could reach here, and the time above it is the element-wise work). The demo's
+model size: ``--hidden 128 --batch 16 --frames 400 --input 39``. Targets (issue 5):
+v2 <= 0.6x GRU, traditional and v1 <= 0.4x, on the CPU; issue 13: each SNN >= 85% of
+the floor on one thread and >= 75% on two (wall clock, so on an otherwise idle
+machine).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import time
 from typing import Callable
 
 import torch
-from flops import mm_flops, step_flops
+from flops import mm_flops, step_flops, step_products
 from torch import Tensor, nn
 
 from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, gemm, parallel
@@ -76,6 +79,48 @@ class _Serial:
         return self.stack(x)
 
 
+class _Products:
+    """Only the step's matrix products (``flops.step_products``: the shapes the FLOP
+    count counts, each run as the fused path runs it through ``nn/gemm.py``), no
+    element-wise work: the time the element-wise work adds to is this row's."""
+
+    def __init__(self, stack: SNNStack) -> None:
+        first = stack.layers[0]
+        self.kind = first.kind
+        self.inp, self.hidden = first.input_size, first.hidden_size
+        self.layers = len(stack.layers)
+        self.calls: list[Callable[[], object]] | None = None
+
+    def _build(self, x: Tensor) -> list[Callable[[], object]]:
+        t_len, batch, _ = x.shape
+        calls = []
+        for form, m, k, n, count in step_products(self.kind, t_len, batch, self.inp,
+                                                  self.hidden, self.layers):
+            if form == "wg":  # weight [M, N] = G[K, M]^T X[K, N]
+                g, a = x.new_ones(k, m), x.new_ones(k, n)
+                fns = [lambda g=g, a=a: gemm.weight_grad(g, a)]
+            else:
+                a, w = x.new_ones(m, k), x.new_ones(n, k)
+                if form == "rec":
+                    pre = x.new_ones(m, n)
+                    fns = [lambda a=a, w=w, pre=pre: gemm.linear_add(a, w, pre)]
+                elif form == "gw":  # G W with W [K, N] stored [N, K]
+                    wt = x.new_ones(k, n)
+                    fns = [lambda a=a, wt=wt: gemm.linear(a, wt.t())]
+                else:  # xw, recg: A W^T
+                    fns = [lambda a=a, w=w: gemm.linear(a, w)]
+            calls += fns * count
+        return calls
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.calls is None:
+            self.calls = self._build(x)
+        with torch.no_grad():
+            for call in self.calls:
+                call()
+        return x.new_zeros((), requires_grad=True)  # .sum().backward(): nothing
+
+
 def _gemm_rule(choice: str) -> Callable[[SNNStack], Callable[[Tensor], Tensor]]:
     def wrap(stack: SNNStack) -> Callable[[Tensor], Tensor]:
         def run(x: Tensor) -> Tensor:
@@ -96,6 +141,7 @@ PATHS: dict[str, Callable[[SNNStack], Callable[[Tensor], Tensor]]] = {
     "aten-gemm": _gemm_rule("aten"),
     "onednn-gemm": _gemm_rule("onednn"),
     "reference": _reference_forward,
+    "products": _Products,
 }
 
 

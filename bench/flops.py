@@ -51,6 +51,33 @@ def step_macs(kind: str, frames: int, batch: int, inp: int, hidden: int, layers:
     return fwd, bwd
 
 
+def step_products(kind: str, frames: int, batch: int, inp: int, hidden: int,
+                  layers: int) -> list[tuple[str, int, int, int, int]]:
+    """The products :func:`step_macs` counts, as ``(form, M, K, N, count)``: ``count``
+    products of ``[M, K] @ [K, N]``. Forms: ``xw`` (X W^T, the input projection),
+    ``gw`` (G W, its input gradient), ``wg`` (G^T X, a weight gradient: M = N of the
+    weight's rows), ``rec`` (a frame's Y W_r^T + P), ``recg`` (a frame's G W_r).
+
+    >>> [p[0] for p in step_products("v2", 3, 2, 4, 5, 1)]
+    ['xw', 'wg', 'rec', 'recg', 'wg']
+    """
+    if kind not in GATES:
+        raise ValueError(f"kind {kind!r}: allowed {', '.join(GATES)}")
+    g, rec = GATES[kind], RECURRENT[kind]
+    rows, gh = frames * batch, GATES[kind] * hidden
+    out = []
+    for layer in range(layers):
+        d = inp if layer == 0 else hidden
+        out += [("xw", rows, d, gh, 1), ("wg", gh, rows, d, 1)]
+        if layer > 0:
+            out.append(("gw", rows, gh, d, 1))
+        if rec and frames > 1:
+            out += [("rec", batch, hidden, g * hidden, frames - 1),
+                    ("recg", batch, g * hidden, hidden, frames - 1),
+                    ("wg", g * hidden, (frames - 1) * batch, hidden, 1)]
+    return out
+
+
 def step_flops(kind: str, frames: int, batch: int, inp: int, hidden: int, layers: int,
                readout: int = 0) -> int:
     """FLOPs (2 per multiply-add) of the GEMMs of one forward + backward step."""

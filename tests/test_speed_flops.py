@@ -51,3 +51,16 @@ def test_issue_shape_and_mm():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="allowed"):
         flops.step_macs("rnn", T, B, F, H, 1)
+
+
+@pytest.mark.parametrize("kind", sorted(flops.GATES))
+def test_the_listed_products_are_the_counted_flops(kind):
+    """bench_layers' ``products`` path runs step_products: the same FLOPs as
+    step_flops counts, shape by shape."""
+    shape = dict(frames=7, batch=3, inp=5, hidden=4, layers=3)
+    listed = flops.step_products(kind, **shape)
+    assert sum(2 * m * k * n * c for _, m, k, n, c in listed) == flops.step_flops(
+        kind, **shape)
+    recurrent = [p for p in listed if p[0] == "rec"]
+    assert (len(recurrent) == 3) == flops.RECURRENT[kind]
+    assert all(c == 6 for *_, c in recurrent)  # frame 0 multiplies the zero state
