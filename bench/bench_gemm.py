@@ -8,10 +8,9 @@ BLAS (OpenBLAS in the PyPI wheels) is shown for reference only; the layers never
 it (its threads are not torch's).
 
 A second table, once per ``--threads`` count, times the forms ``gemm`` chooses between:
-the weight gradient as ``(X^T G)^T`` or ``G^T X`` on ``torch.mm`` (``gemm.weight_grad``
-takes the second with several threads and inputs of 128 or more), and v2's recurrent
-product of a frame plus P[n] as oneDNN's product then an add, or with the add as the
-product's post-op (``gemm.linear_add``).
+the weight gradient as ``(X^T G)^T`` (``gemm.weight_grad``) or ``G^T X`` on
+``torch.mm``, and v2's recurrent product of a frame plus P[n] as oneDNN's product then
+an add, or with the add as the product's post-op (``gemm.linear_add``).
 
     python bench/bench_gemm.py [--repeats 5] [--frames 200] [--batch 64] [--hidden 550]
         [--threads 1,2]

@@ -107,30 +107,6 @@ def test_forced_rule_applies_inside_the_block_and_is_restored(mode):
     assert not gemm.use_onednn(torch.zeros(1), 1)
 
 
-def test_weight_grad_takes_the_form_of_its_thread_rule(monkeypatch):
-    """Both forms give g^T x; the G^T X form is used with several threads for inputs
-    of MULTI_THREAD_FORM_MIN_INPUT or more, the transposed one otherwise."""
-    gen = torch.Generator().manual_seed(0)
-    g = torch.randn(300, 7, generator=gen, dtype=torch.float64)
-    calls = []
-    real_mm = torch.mm
-
-    def mm(a, b):
-        calls.append(a.shape)
-        return real_mm(a, b)
-
-    for threads, width, first in ((1, 200, (200, 300)), (2, 200, (7, 300)),
-                                  (2, 40, (40, 300))):
-        x = torch.randn(300, width, generator=gen, dtype=torch.float64)
-        monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
-        monkeypatch.setattr(torch, "mm", mm)
-        calls.clear()
-        got = gemm.weight_grad(g, x)
-        monkeypatch.setattr(torch, "mm", real_mm)
-        assert calls == [first]
-        torch.testing.assert_close(got, g.t() @ x, rtol=1e-12, atol=1e-12)
-
-
 @pytest.mark.parametrize("choice", ["aten", "onednn"])
 def test_linear_add_equals_the_product_plus_the_addend(mode, choice):
     """v2's recurrent product of a frame, x W^T + P[n] in one call: on oneDNN the sum

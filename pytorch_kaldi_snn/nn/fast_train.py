@@ -142,11 +142,9 @@ def forward_sequence(
             return y_all, v_all, None, i_base, ste, v_max
         if kind == 1:  # F of all frames at once, then the recurrence in C
             f_all = _forget_gates(pre, affine, h)
-            gates = cstep.Gates(f_all, pre[..., h:], raw=True, mask=mask,
-                                affine=None if affine is None
-                                else (affine[0][h:], affine[1][h:]))
-            kern.forward(1, 0, t_len, gates, *args, state, i_all, v_all, y_all, keep,
-                         full_v, ste, v_max, spike_args)
+            kern.forward(1, 0, t_len, _v1_gates(f_all, pre, affine, mask), *args,
+                         state, i_all, v_all, y_all, keep, full_v, ste, v_max,
+                         spike_args)
             return y_all, v_all, f_all, i_base, ste, v_max
     fc = f_all = c_all = None
     if kind != 0:
@@ -212,6 +210,16 @@ def _forget_gates(pre: Tensor, affine: tuple[Tensor, Tensor] | None, h: int) -> 
     return f_all.sigmoid_()
 
 
+def _v1_gates(f_all: Tensor, pre: Tensor, affine: tuple[Tensor, Tensor] | None,
+              mask: Tensor | None, **backward: Tensor) -> cstep.Gates:
+    """Where v1's C kernels find F (``f_all``) and form C: from the candidate half
+    of the projections ``pre``, with the batch norm's affine of that half."""
+    h = f_all.shape[-1]
+    half = None if affine is None else (affine[0][h:], affine[1][h:])
+    return cstep.Gates(f_all, pre[..., h:], raw=True, affine=half, mask=mask,
+                       **backward)
+
+
 class _FusedSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre, w_rec_t, alpha, beta, mask, spike,  # type: ignore[override]
@@ -266,9 +274,7 @@ class _FusedSequence(torch.autograd.Function):
         del i_base
         g_w = g_alpha = g_beta = g_bn_w = g_bn_b = None
         if kind == 2 and need_w:
-            # the gradient of W_r^T: (g_A^T Y[n-1])^T, in the form gemm picks
-            g_w = gemm.weight_grad(g_pre[1:].reshape(-1, 2 * h),
-                                   y[:-1].reshape(-1, h)).t()
+            g_w = torch.mm(y[:-1].reshape(-1, h).t(), g_pre[1:].reshape(-1, 2 * h))
         if need_alpha:
             g_alpha = (g_v_seq.buf * v_prev).sum((0, 1))
         if need_beta:
@@ -298,10 +304,7 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
         g_pre = g_i_seq.buf
     elif kind == 1:
         g_pre = _take((t_len, batch, 2 * h), pre)
-        affine = ctx.affine
-        src = cstep.Gates(gates, pre[..., h:], raw=True, mask=mask, i_base=i_base,
-                          gp=g_pre, affine=None if affine is None
-                          else (affine[0][h:], affine[1][h:]))
+        src = _v1_gates(gates, pre, ctx.affine, mask, i_base=i_base, gp=g_pre)
     else:
         g_pre = gates  # FC, overwritten by g_P frame by frame
         src = cstep.Gates(gates[..., :h], gates[..., h:], mask=mask, i_base=i_base,

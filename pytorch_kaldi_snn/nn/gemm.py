@@ -116,17 +116,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return torch.addmm(bias, x, weight.t())
 
 
-#: Inputs at least this wide take the ``G^T X`` form when torch runs several threads.
-MULTI_THREAD_FORM_MIN_INPUT = 128
-
-
 def linear_add(x: Tensor, weight: Tensor, other: Tensor) -> Tensor:
     """``x [M, K] @ weight[N, K].T + other [M, N]`` as a new tensor (no autograd).
 
-    On oneDNN the sum is the product's post-op (no second pass over the result: v2's
-    recurrent product of a frame at batch 64 and 550 units took 892 against 929 us on
-    one thread and 548 against 643 us on two threads with sleeping OpenMP workers);
-    elsewhere ``torch.addmm``. Used only when a self-check on first use gives the
+    On oneDNN the sum is the product's post-op, with no second pass over the result.
+    For v2's recurrent product of a frame at batch 64 and 550 units it was 1.02x as
+    fast on one thread and on two spinning threads, and 1.17x on two threads with
+    sleeping OpenMP workers (``bench/bench_gemm.py --threads 1,2``, docs/speed.md).
+    Elsewhere ``torch.addmm``. Used only when a self-check on first use gives the
     product plus ``other`` exactly as computing them apart does."""
     macs = x.shape[0] * x.shape[1] * weight.shape[0]
     if use_onednn(x, macs) and _fused_add_ok():
@@ -160,16 +157,9 @@ def _fused_add_ok() -> bool:
 
 
 def weight_grad(g: Tensor, x: Tensor) -> Tensor:
-    """``g [M, N].T @ x [M, K]`` (a weight gradient, ``[N, K]``) on ``torch.mm``.
-
-    On one thread as the transpose of ``x.T @ g``: MKL runs that form 5-20 % faster
-    for the long-M shapes of a training step (and up to 35 % for the 40-input layer).
-    With several threads and inputs of :data:`MULTI_THREAD_FORM_MIN_INPUT` or more
-    directly as ``g.T @ x``, which MKL splits better: 126 against 161 ms for
-    1100 x 12800 x 550 and 45 against 53 ms for 550 x 12800 x 550 on two threads
-    (docs/speed.md, training step). A fixed rule of the shape and the thread count."""
-    if torch.get_num_threads() > 1 and x.shape[1] >= MULTI_THREAD_FORM_MIN_INPUT:
-        return torch.mm(g.t(), x)
+    """``g [M, N].T @ x [M, K]`` (a weight gradient, ``[N, K]``), computed as the
+    transpose of ``x.T @ g`` on ``torch.mm``: MKL runs that form 5-20 % faster for the
+    long-M shapes of a training step (docs/speed.md, training step)."""
     return torch.mm(x.t(), g).t()
 
 
