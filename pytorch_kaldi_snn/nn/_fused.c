@@ -51,18 +51,13 @@
 #define SLOT(n, full) ((full) ? (size_t)(n) : (size_t)((n) % 2))
 #define CHUNK 256 /* units per block of the row loops that go through local arrays */
 
-/* out[k] = C of units k0 .. k0 + kn - 1: with raw, max(src * a + s, 0) * mask (a, s,
- * mask each optional; max keeps NaN and -0 as torch.clamp(min=0) does), else src.
- * Each case is its own loop, so each vectorises. */
+/* out[k] = C of units k0 .. k0 + kn - 1 from the candidate pre-activation src:
+ * max(src * a + s, 0) * mask (a, s, mask each optional; max keeps NaN and -0 as
+ * torch.clamp(min=0) does). Each case is its own loop, so each vectorises. */
 #define DEFINE_CANDIDATE(T, SUFFIX)                                                     \
-static void candidate_##SUFFIX(int kn, const T *src, int raw, const T *a, const T *s,  \
+static void candidate_##SUFFIX(int kn, const T *src, const T *a, const T *s,           \
                                const T *mask, T *out)                                   \
 {                                                                                       \
-    if (!raw) {                                                                         \
-        for (int k = 0; k < kn; ++k)                                                    \
-            out[k] = src[k];                                                            \
-        return;                                                                         \
-    }                                                                                   \
     if (a) {                                                                            \
         for (int k = 0; k < kn; ++k) {                                                  \
             const T c = src[k] * a[k] + s[k];                                           \
@@ -139,7 +134,7 @@ int pks_fused_forward_##SUFFIX(int kind, int n0, int n1, int batch, int b0, int 
                     for (int k0 = 0; k0 < h; k0 += CHUNK) {                             \
                         const int kn = h - k0 < CHUNK ? h - k0 : CHUNK;                 \
                         T cb[CHUNK];                                                    \
-                        candidate_##SUFFIX(kn, pc + k0, 1, bn_a ? bn_a + k0 : NULL,     \
+                        candidate_##SUFFIX(kn, pc + k0, bn_a ? bn_a + k0 : NULL,        \
                                            bn_s ? bn_s + k0 : NULL,                     \
                                            mk ? mk + k0 : NULL, cb);                    \
                         const T *fk = pf + k0, *ipk = ip + o + k0;                      \
@@ -264,7 +259,7 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                     T cb[CHUNK], db[CHUNK];                                             \
                     const T *cc = cr + k0;                                              \
                     if (c_raw) {                                                        \
-                        candidate_##SUFFIX(kn, cc, 1, bn_a ? bn_a + k0 : NULL,          \
+                        candidate_##SUFFIX(kn, cc, bn_a ? bn_a + k0 : NULL,             \
                                            bn_s ? bn_s + k0 : NULL,                     \
                                            mk ? mk + k0 : NULL, cb);                    \
                         cc = cb;                                                        \
