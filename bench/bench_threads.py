@@ -13,7 +13,11 @@ the median wall and CPU seconds of one step and the load average (``os.getloadav
 seen by the runs.
 
     nice python bench/bench_threads.py [--rounds 2] [--steps 3]
-        [--shapes 128x16x200,550x64x50]
+        [--shapes 128x16x200,550x64x50] [--busy N]
+
+``--busy N`` makes the load itself: N busy-loop processes (pure Python, no threads)
+run while the configurations are timed, so a loaded machine can be reproduced on an
+idle one.
 
 A shape ``HxBxT`` is a 2-layer v2 stack of H units, batch B, T frames (input 40).
 """
@@ -33,6 +37,7 @@ CONFIGS = {
     "2 threads": (2, {}, False),
     "2 + OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
     "2 + KMP_BLOCKTIME=0": (2, {"KMP_BLOCKTIME": "0"}, False),
+    "2 + GOMP_SPINCOUNT=10000": (2, {"GOMP_SPINCOUNT": "10000"}, False),
     "2 + interop threads 1": (2, {}, True),
     "runner default without policy": (0, {}, False),
     "runner default via console script": (0, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
@@ -72,7 +77,8 @@ def worker(args) -> None:
 def _run(shape: str, name: str, steps: int) -> dict:
     threads, env, interop = CONFIGS[name]
     environ = {k: v for k, v in os.environ.items()
-               if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
+               if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME",
+                            "GOMP_SPINCOUNT")}
     environ.update(env)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--shape", shape,
            "--threads", str(threads), "--steps", str(steps)]
@@ -89,6 +95,8 @@ def main(argv=None) -> int:
     p.add_argument("--shapes", default="128x16x200,550x64x50")
     p.add_argument("--configs", default=",".join(CONFIGS),
                    help="comma list of: " + ", ".join(CONFIGS))
+    p.add_argument("--busy", type=int, default=0,
+                   help="busy-loop processes to run meanwhile (a reproducible load)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--shape", default="128x16x200", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -98,7 +106,23 @@ def main(argv=None) -> int:
         worker(args)
         return 0
     names = args.configs.split(",")
-    print(f"# v2 2-layer training step, {os.cpu_count()} CPUs, affinity "
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"--configs: unknown {unknown}; allowed: {', '.join(CONFIGS)}")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(args.busy)]
+    try:
+        _table(args, names)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    return 0
+
+
+def _table(args: argparse.Namespace, names: list[str]) -> None:
+    print(f"# v2 2-layer training step, {args.busy} busy-loop processes, "
+          f"{os.cpu_count()} CPUs, affinity "
           f"{len(os.sched_getaffinity(0))}, nice {os.nice(0)}, load at start "
           f"{os.getloadavg()[0]:.1f}, medians of {args.rounds} rounds x {args.steps} "
           "steps")
@@ -117,7 +141,6 @@ def main(argv=None) -> int:
             load = statistics.median(r["load"] for r in res[name])
             print(f"| {shape} | {name} | {res[name][0]['threads']} | {wall:.3f} | "
                   f"{cpu:.3f} | {wall / base:.2f} | {load:.1f} |", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
