@@ -46,7 +46,7 @@ import torch
 from flops import mm_flops, step_flops, step_products
 from torch import Tensor, nn
 
-from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, gemm, parallel
+from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, cstep, fast_c, gemm, parallel
 
 
 def _reference_forward(stack: SNNStack) -> Callable[[Tensor], Tensor]:
@@ -286,8 +286,8 @@ def main(argv=None) -> int:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", action="store_true",
-                   help="also print torch.profiler's table for one step of the first "
-                   "SNN model")
+                   help="also print torch.profiler's table and the C kernels' seconds "
+                   "for one step of the first SNN model")
     args = p.parse_args(argv)
     for threads in (int(v) for v in args.threads.split(",")):
         torch.set_num_threads(threads)
@@ -319,6 +319,44 @@ def profile_step(args: argparse.Namespace) -> None:
         _step(fn, x, device)
     print(f"\n# profile of one step of {name}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    print(f"\n# C kernel seconds of one step of {name} (thread time of each call; "
+          "the torch profiler cannot see inside ctypes calls)")
+    for kernel, seconds in kernel_seconds(fn, x, device).items():
+        print(f"{kernel}: {seconds:.4f}")
+
+
+def kernel_seconds(fn: Callable, x: Tensor, device: torch.device) -> dict[str, float]:
+    """``time.thread_time`` spent in each ``_fused.c`` entry point during one step
+    (recurrences through ``cstep.Fused``, batch norm through ``fast_c.kernel``)."""
+    spent: dict[str, float] = {}
+
+    def timed(name: str, call: Callable) -> Callable:
+        def run(*a, **k):
+            t0 = time.thread_time()
+            try:
+                return call(*a, **k)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.thread_time() - t0
+        return run
+
+    saved = {name: getattr(cstep.Fused, name) for name in ("forward", "backward")}
+    real_kernel = fast_c.kernel
+
+    def kernel(name: str, dtype: torch.dtype):
+        found = real_kernel(name, dtype)
+        return None if found is None else timed(name, found)
+
+    try:
+        for name, call in saved.items():
+            setattr(cstep.Fused, name, timed(f"recurrence {name}", call))
+        fast_c.kernel = kernel
+        with parallel.serial():  # thread time counts the calling thread only
+            _step(fn, x, device)
+    finally:
+        for name, call in saved.items():
+            setattr(cstep.Fused, name, call)
+        fast_c.kernel = real_kernel
+    return spent
 
 
 if __name__ == "__main__":
