@@ -53,10 +53,6 @@ def _kernels(dtype: torch.dtype):
     return None if None in fns else fns
 
 
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 def _mask_ptr(mask: Tensor | None, x: Tensor, batch: int) -> int | None:
     """The mask's address, after checking it is what the kernels read: contiguous
     ``[batch, ch]`` of x's dtype."""
@@ -138,9 +134,8 @@ def grad(x: Tensor, mean: Tensor, a: Tensor, istd: Tensor, mask: Tensor | None,
     acc = torch.empty(2 * ch, dtype=torch.float64)
     backward = _kernels(x.dtype)[2]
     ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), _mask_ptr(mask, x, batch),
-            a.data_ptr(),
-            istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(), g_w.data_ptr(),
-            g_b.data_ptr())
+            a.data_ptr(), istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(),
+            g_w.data_ptr(), g_b.data_ptr())
     parallel.run(lambda c0, c1: fast_c.call(backward, rows, ch, c0, c1, batch, *ptrs),
                  parallel.ranges(ch, 2 * rows * ch))
     return g_x, g_w, g_b

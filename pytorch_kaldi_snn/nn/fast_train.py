@@ -290,6 +290,19 @@ class _FusedSequence(torch.autograd.Function):
                 g_bn_w, g_bn_b, None)
 
 
+def _recurrent_gradient(w_rec_t: Tensor, like: Tensor):
+    """``g_P[n] -> g_P[n] W_r`` (``[B, 2H] -> [B, H]``, v2's term of g_Y[n-1]) for
+    both backward loops: oneDNN on a dense copy of W_r^T above :data:`.gemm.MIN_MACS`,
+    else ``torch.mm`` into one reused buffer."""
+    h = w_rec_t.shape[0]
+    batch = like.shape[1]
+    if gemm.use_onednn(like, batch * 2 * h * h):
+        dense = w_rec_t.contiguous()
+        return lambda g_p: gemm.linear(g_p, dense)
+    w_rec, out = w_rec_t.t(), like.new_empty(batch, h)
+    return lambda g_p: torch.mm(g_p, w_rec, out=out)
+
+
 def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec_t,
                    g_v_seq, g_i_seq) -> Tensor:
     """The reverse-time recurrences in ``_fused.c``; returns g_P (for v2 written over
@@ -315,13 +328,10 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
         kern.backward(kind, 0, t_len, g_out, True, ste, alpha, beta_c, src, None,
                       None, None, g_v_seq.buf, g_i_seq.buf, full_v, full_i)
         return g_pre
-    w_rec = w_rec_t.t()
-    g_rec = g_v_seq.buf.new_empty(batch, h)
-    onednn = gemm.use_onednn(g_rec, batch * 2 * h * h)
-    if onednn:
-        w_rec_t_dense = w_rec_t.contiguous()
+    through_w_rec = _recurrent_gradient(w_rec_t, g_v_seq.buf)
+    g_rec = None
     # one frame per call: a strided g_out is copied frame by frame
-    go_frame = None if go_ok else g_rec.new_empty(batch, h)
+    go_frame = None if go_ok else g_v_seq.buf.new_empty(batch, h)
     for n in range(t_len - 1, -1, -1):
         after = n + 1 < t_len
         go = g_out if go_ok else go_frame.copy_(g_out[n])
@@ -332,10 +342,7 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
                       g_v_seq.buf, g_i_seq.buf, full_v, full_i)
         if n == 0:
             break
-        if onednn:
-            g_rec = gemm.linear(g_pre[n], w_rec_t_dense)
-        else:
-            torch.mm(g_pre[n], w_rec, out=g_rec)
+        g_rec = through_w_rec(g_pre[n])
     return g_pre
 
 
@@ -349,12 +356,9 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
     zero = y_like.new_zeros(batch, h)
     g_y = y_like.new_empty(batch, h)
     g_v_next, g_i_next = zero, zero
+    g_rec = None  # g_P[n+1] W_r (v2), set at the end of each frame
     if kind == 2:
-        w_rec = w_rec_t.t()
-        g_rec = y_like.new_empty(batch, h)
-        onednn = gemm.use_onednn(y_like, batch * 2 * h * h)
-        if onednn:
-            w_rec_t_dense = w_rec_t.contiguous()
+        through_w_rec = _recurrent_gradient(w_rec_t, y_like)
     for n in range(t_len - 1, -1, -1):
         torch.sub(g_out[n], g_v_next, out=g_y)
         if kind == 2 and n + 1 < t_len:
@@ -374,10 +378,8 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
             fc[n, :, h:].mul_(g_i)
             g_i.mul_(fc[n, :, :h])  # K[n], before F[n] is overwritten
             fc[n, :, :h].copy_(d_f[n])
-            if kind == 2 and onednn:
-                g_rec = gemm.linear(fc[n], w_rec_t_dense)
-            elif kind == 2:
-                torch.mm(fc[n], w_rec, out=g_rec)
+            if kind == 2:
+                g_rec = through_w_rec(fc[n])
         g_v_next, g_i_next = g_v, g_i
     return g_i_seq.buf if kind == 0 else fc
 
