@@ -269,6 +269,8 @@ class Fused:
         when given)."""
         batch, h = y.shape[1], y.shape[2]
         if isinstance(source, Gates):
+            if affine is not None or mask is not None:
+                raise ValueError("v1/v2 give their affine and mask in Gates")
             p_or_f, c = source.f, source.c
             affine, mask, raw = source.affine, source.mask, source.raw
         else:
