@@ -23,12 +23,12 @@ def split(monkeypatch):
     torch.set_num_threads(threads)
 
 
-def _step(kind, dtype, x_scale=1.0):
+def _step(kind, dtype, x_scale=1.0, batch=5):
     torch.manual_seed(0)
     net = SNNStack(6, [7, 5], kind, lambda: MultiBitSpike(3, 1, init_range=1.0),
                    dropout=[0.2, 0.2]).to(dtype)
     net.train()
-    x = (x_scale * torch.randn(9, 5, 6, dtype=dtype)).requires_grad_()
+    x = (x_scale * torch.randn(9, batch, 6, dtype=dtype)).requires_grad_()
     torch.manual_seed(1)
     y = net(x)
     y.backward(torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape))
@@ -38,23 +38,71 @@ def _step(kind, dtype, x_scale=1.0):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", KINDS)
-def test_split_kernels_equal_one_call(kind, dtype, split):
+def test_split_kernels_equal_one_call(kind, dtype, split, monkeypatch):
     split(False)
     whole = _step(kind, dtype)
     split(True)
+    loops = []  # v2's frame loops: how many ranges each ran on
+    run_each = parallel.run_one_thread_each
+    monkeypatch.setattr(parallel, "run_one_thread_each",
+                        lambda fn, parts: (loops.append(len(parts)), run_each(fn, parts)))
     parts = _step(kind, dtype)
     assert parallel.ranges(5, 10**6) == [(0, 1), (1, 3), (3, 5)]
     assert len(whole) == len(parts)
     for a, b in zip(whole, parts):
-        assert torch.equal(a, b)
+        if kind == "v2":
+            # each range runs its own per-frame products: MKL blocks 1-3 rows
+            # differently from 5, so the gradients may differ by rounding
+            torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32
+                                       else 1e-12, atol=1e-6)
+        else:
+            assert torch.equal(a, b)
     assert (whole[0] != 0).any()
+    # the two layers' forward and backward loops, each over three ranges
+    assert loops == ([3, 3, 3, 3] if kind == "v2" else [])
 
 
-def test_a_nan_in_one_range_reaches_the_tracked_range(split):
+def test_v2_inference_over_ranges_equals_one_call(split):
+    torch.manual_seed(0)
+    net = SNNStack(6, [7, 5], "v2", lambda: MultiBitSpike(3, 1, init_range=1.0))
+    net.eval()
+    x = torch.randn(9, 6, 6)
+    split(False)
+    with torch.no_grad():
+        whole = net(x)
+    split(True)
+    with torch.no_grad():
+        parts = net(x)
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-6)
+    assert (whole != 0).any()
+
+
+def test_one_thread_each_keeps_grad_mode_and_restores_the_thread_count():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+
+    def fn(lo, hi):
+        seen.append((lo, torch.get_num_threads(), torch.is_grad_enabled()))
+
+    try:
+        with torch.no_grad():
+            parallel.run_one_thread_each(fn, [(0, 3), (3, 6)])
+        assert torch.get_num_threads() == 2
+        assert sorted(seen) == [(0, 1, False), (3, 1, False)]
+        seen.clear()
+        parallel.run_one_thread_each(fn, [(0, 6)])  # one range: as called
+        assert seen == [(0, 2, True)]
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_nan_in_one_range_reaches_the_tracked_range(kind, split):
     split(True)
     torch.manual_seed(0)
     # no batch norm: its statistics would spread the NaN to every sequence
-    net = SNNStack(6, [7], "v1", lambda: MultiBitSpike(3, 1, init_range=1.0),
+    net = SNNStack(6, [7], kind, lambda: MultiBitSpike(3, 1, init_range=1.0),
                    use_batchnorm=[False])
     net.train()
     x = torch.randn(9, 5, 6)

@@ -261,12 +261,14 @@ class Fused:
                 full_i: bool, full_v: bool, ste: Tensor | None, vmax: Tensor | None,
                 spike: tuple[float, float, float, int, float],
                 affine: tuple[Tensor, Tensor] | None = None,
-                mask: Tensor | None = None) -> None:
+                mask: Tensor | None = None,
+                rows: tuple[int, int] | None = None) -> None:
         """Frames ``n0 <= n < n1``; frame n reads row ``n - n0`` of ``source``: P
         (traditional, made ``(P * a + s) * mask`` with ``affine`` and ``mask``) or
         :class:`Gates` (v1, v2); writes I, V (slots), Y, S' (bool ``[T, B, H]``,
         when given) and the running max of V (``vmax``, one element updated in place,
-        when given)."""
+        when given). ``rows = (b0, b1)``: only the sequences ``b0 <= b < b1``, on the
+        calling thread (else the batch is split by :func:`.parallel.ranges`)."""
         batch, h = y.shape[1], y.shape[2]
         if isinstance(source, Gates):
             if affine is not None or mask is not None:
@@ -275,16 +277,8 @@ class Fused:
             affine, mask, raw = source.affine, source.mask, source.raw
         else:
             p_or_f, c, raw = source, None, False
-        parts = parallel.ranges(batch, (n1 - n0) * batch * h)
-        # split: one running max per range (each starts from the current one), merged
-        # after: the max of maxima, NaN sticking as in the kernel
-        vmaxes = vmax
-        if vmax is not None and len(parts) > 1:
-            vmaxes = vmax.reshape(1).repeat(len(parts))
-        # range starting at b0 -> its running max's address
-        vm = {lo: None if vmaxes is None
-              else vmaxes.data_ptr() + k * vmaxes.element_size()
-              for k, (lo, _) in enumerate(parts)}
+        parts = [rows] if rows else parallel.ranges(batch, (n1 - n0) * batch * h)
+        maxima = parallel.RangeMaxima(vmax, parts)
         head = (kind, n0, n1, batch)
         tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c),
                 0 if c is None else c.stride(-2), int(raw), *_affine_ptrs(affine),
@@ -293,21 +287,20 @@ class Fused:
                 y.data_ptr(), int(full_i), int(full_v), _ptr(ste))
 
         def one(b0: int, b1: int) -> None:
-            rc = self._fwd(*head, b0, b1, *tail, vm[b0], *spike)
+            rc = self._fwd(*head, b0, b1, *tail, _ptr(maxima[b0]), *spike)
             if rc != 0:
                 raise RuntimeError(f"pks_fused_forward returned {rc}")
 
         parallel.run(one, parts)
-        if vmaxes is not vmax:
-            vmax.copy_(vmaxes.amax().reshape(vmax.shape))
+        maxima.merge()
 
     def backward(self, kind: int, n0: int, n1: int, g_out: Tensor, go_full: bool,
                  ste: Tensor, alpha: Tensor, beta: Tensor | None, gates: Gates | None,
                  g_rec: Tensor | None, g_v_next: Tensor | None,
                  g_i_next: Tensor | None, g_v: Tensor, g_i: Tensor, full_v: bool,
-                 full_i: bool) -> None:
+                 full_i: bool, rows: tuple[int, int] | None = None) -> None:
         """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); v1, v2 write the
-        gate gradient g_P to ``gates.gp``."""
+        gate gradient g_P to ``gates.gp``. ``rows`` as in :meth:`forward`."""
         t_len, batch, h = ste.shape
         if gates is None:
             g_tail: tuple = (None, 0, None, 0, 0, None, None, None, None)
@@ -325,7 +318,8 @@ class Fused:
             if rc != 0:
                 raise RuntimeError(f"pks_fused_backward returned {rc}")
 
-        parallel.run(one, parallel.ranges(batch, (n1 - n0) * batch * h))
+        parallel.run(one, [rows] if rows else
+                     parallel.ranges(batch, (n1 - n0) * batch * h))
 
 
 _FUSED: dict[torch.dtype, Fused] = {}

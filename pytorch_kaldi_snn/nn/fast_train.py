@@ -67,7 +67,7 @@ import logging
 import torch
 from torch import Tensor
 
-from pytorch_kaldi_snn.nn import cstep, fast_bn, gemm
+from pytorch_kaldi_snn.nn import cstep, fast_bn, gemm, parallel
 from pytorch_kaldi_snn.nn.fast_elementwise import (
     SpikeParams,
     _gate_factors_,
@@ -151,13 +151,24 @@ def forward_sequence(
         fc = _take((seq, batch, 2 * h), pre)
         f_all, c_all = fc[..., :h], fc[..., h:]
     if kern is not None:  # v2: the product and the gates in torch, frame by frame
-        for n in range(t_len):
-            a = gemm.linear_add(state[2], w_rec_t.t(), pre[n])
-            s = n if keep else n % 2
-            _gates(a, f_all[s], c_all[s], mask, h)
-            kern.forward(2, n, n + 1, cstep.Gates(f_all[s], c_all[s]), *args, state,
-                         i_all, v_all, y_all, keep, full_v, ste, v_max, spike_args)
-            state = (i_all[s], v_all[n if full_v else n % 2], y_all[n])
+        parts = parallel.ranges(batch, t_len * batch * h)
+        maxima = parallel.RangeMaxima(v_max, parts)
+
+        def frames(b0: int, b1: int) -> None:
+            state = (zero, zero, zero)
+            m = None if mask is None else mask[b0:b1]
+            for n in range(t_len):
+                a = gemm.linear_add(state[2][b0:b1], w_rec_t.t(), pre[n, b0:b1],
+                                    rows=batch)
+                s = n if keep else n % 2
+                _gates(a, f_all[s, b0:b1], c_all[s, b0:b1], m, h)
+                kern.forward(2, n, n + 1, cstep.Gates(f_all[s], c_all[s]), *args,
+                             state, i_all, v_all, y_all, keep, full_v, ste,
+                             maxima[b0], spike_args, rows=(b0, b1))
+                state = (i_all[s], v_all[n if full_v else n % 2], y_all[n])
+
+        parallel.run_one_thread_each(frames, parts)
+        maxima.merge()
         return y_all, v_all, fc, i_base, ste, v_max
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
@@ -290,17 +301,16 @@ class _FusedSequence(torch.autograd.Function):
                 g_bn_w, g_bn_b, None)
 
 
-def _recurrent_gradient(w_rec_t: Tensor, like: Tensor):
-    """``g_P[n] -> g_P[n] W_r`` (``[B, 2H] -> [B, H]``, v2's term of g_Y[n-1]) for
-    both backward loops: oneDNN on a dense copy of W_r^T above :data:`.gemm.MIN_MACS`,
-    else ``torch.mm`` into one reused buffer."""
+def _recurrent_gradient(w_rec_t: Tensor, rows: int):
+    """``(g_P[n], out) -> out = g_P[n] W_r`` (``[., 2H] -> [., H]``, v2's term of
+    g_Y[n-1]) for both backward loops: oneDNN on a dense copy of W_r^T when the
+    product over ``rows`` rows reaches :data:`.gemm.MIN_MACS`, else ``torch.mm``."""
     h = w_rec_t.shape[0]
-    batch = like.shape[1]
-    if gemm.use_onednn(like, batch * 2 * h * h):
+    if gemm.use_onednn(w_rec_t, rows * 2 * h * h):
         dense = w_rec_t.contiguous()
-        return lambda g_p: gemm.linear(g_p, dense)
-    w_rec, out = w_rec_t.t(), like.new_empty(batch, h)
-    return lambda g_p: torch.mm(g_p, w_rec, out=out)
+        return lambda g_p, out: out.copy_(gemm.linear(g_p, dense))
+    w_rec = w_rec_t.t()
+    return lambda g_p, out: torch.mm(g_p, w_rec, out=out)
 
 
 def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec_t,
@@ -328,21 +338,29 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
         kern.backward(kind, 0, t_len, g_out, True, ste, alpha, beta_c, src, None,
                       None, None, g_v_seq.buf, g_i_seq.buf, full_v, full_i)
         return g_pre
-    through_w_rec = _recurrent_gradient(w_rec_t, g_v_seq.buf)
-    g_rec = None
-    # one frame per call: a strided g_out is copied frame by frame
+    # one frame per call; g_P[n+1] W_r and a strided g_out's frame go through
+    # [B, H] buffers, each range of the batch writing its own rows
+    g_rec = g_v_seq.buf.new_empty(batch, h)
     go_frame = None if go_ok else g_v_seq.buf.new_empty(batch, h)
-    for n in range(t_len - 1, -1, -1):
-        after = n + 1 < t_len
-        go = g_out if go_ok else go_frame.copy_(g_out[n])
-        kern.backward(2, n, n + 1, go, go_ok, ste, alpha, None, src,
-                      g_rec if after else None,
-                      g_v_seq[n + 1] if after else None,
-                      g_i_seq[n + 1] if after else None,
-                      g_v_seq.buf, g_i_seq.buf, full_v, full_i)
-        if n == 0:
-            break
-        g_rec = through_w_rec(g_pre[n])
+
+    def frames(b0: int, b1: int) -> None:
+        through_w_rec = _recurrent_gradient(w_rec_t, batch)  # as for all rows
+        for n in range(t_len - 1, -1, -1):
+            after = n + 1 < t_len
+            go = g_out
+            if not go_ok:
+                go = go_frame
+                go[b0:b1].copy_(g_out[n, b0:b1])
+            kern.backward(2, n, n + 1, go, go_ok, ste, alpha, None, src,
+                          g_rec if after else None,
+                          g_v_seq[n + 1] if after else None,
+                          g_i_seq[n + 1] if after else None,
+                          g_v_seq.buf, g_i_seq.buf, full_v, full_i, rows=(b0, b1))
+            if n == 0:
+                break
+            through_w_rec(g_pre[n, b0:b1], g_rec[b0:b1])
+
+    parallel.run_one_thread_each(frames, parallel.ranges(batch, t_len * batch * h))
     return g_pre
 
 
@@ -356,9 +374,9 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
     zero = y_like.new_zeros(batch, h)
     g_y = y_like.new_empty(batch, h)
     g_v_next, g_i_next = zero, zero
-    g_rec = None  # g_P[n+1] W_r (v2), set at the end of each frame
-    if kind == 2:
-        through_w_rec = _recurrent_gradient(w_rec_t, y_like)
+    if kind == 2:  # g_P[n+1] W_r into g_rec, at the end of each frame
+        through_w_rec = _recurrent_gradient(w_rec_t, batch)
+        g_rec = y_like.new_empty(batch, h)
     for n in range(t_len - 1, -1, -1):
         torch.sub(g_out[n], g_v_next, out=g_y)
         if kind == 2 and n + 1 < t_len:
@@ -379,7 +397,7 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
             g_i.mul_(fc[n, :, :h])  # K[n], before F[n] is overwritten
             fc[n, :, :h].copy_(d_f[n])
             if kind == 2:
-                g_rec = through_w_rec(fc[n])
+                through_w_rec(fc[n], g_rec)
         g_v_next, g_i_next = g_v, g_i
     return g_i_seq.buf if kind == 0 else fc
 

@@ -116,7 +116,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return torch.addmm(bias, x, weight.t())
 
 
-def linear_add(x: Tensor, weight: Tensor, other: Tensor) -> Tensor:
+def linear_add(x: Tensor, weight: Tensor, other: Tensor, rows: int | None = None
+               ) -> Tensor:
     """``x [M, K] @ weight[N, K].T + other [M, N]`` as a new tensor (no autograd).
 
     On oneDNN the sum is the product's post-op, with no second pass over the result.
@@ -124,8 +125,10 @@ def linear_add(x: Tensor, weight: Tensor, other: Tensor) -> Tensor:
     fast on one thread and on two spinning threads, and 1.17x on two threads with
     sleeping OpenMP workers (``bench/bench_gemm.py --threads 1,2``, docs/speed.md).
     Elsewhere ``torch.addmm``. Used only when a self-check on first use gives the
-    product plus ``other`` exactly as computing them apart does."""
-    macs = x.shape[0] * x.shape[1] * weight.shape[0]
+    product plus ``other`` exactly as computing them apart does. ``rows`` (default
+    M): the rows the choice of library is made for, when ``x`` is part of a larger
+    product cut into ranges of rows (each range then rounds as the whole would)."""
+    macs = (x.shape[0] if rows is None else rows) * x.shape[1] * weight.shape[0]
     if use_onednn(x, macs) and _fused_add_ok():
         return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight, None, "add")
     if use_onednn(x, macs):

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+from torch import Tensor
 
 #: least elements of work per range
 MIN_WORK = 1 << 16
@@ -104,3 +105,47 @@ def run(fn: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
         error = error or exc
     if error is not None:
         raise error
+
+
+class RangeMaxima:
+    """One running max of V (a 0-d tensor) per range of :func:`ranges` over the batch,
+    each starting from ``v_max``; :meth:`merge` writes the max of the maxima back into
+    ``v_max`` (NaN sticking, as in the kernels)."""
+
+    def __init__(self, v_max: Tensor | None, parts: list[tuple[int, int]]) -> None:
+        self.v_max = v_max
+        self.slots = None
+        if v_max is not None and len(parts) > 1:
+            self.slots = v_max.reshape(1).repeat(len(parts))
+        self.index = {lo: k for k, (lo, _) in enumerate(parts)}
+
+    def __getitem__(self, lo: int) -> Tensor | None:
+        return self.v_max if self.slots is None else self.slots[self.index[lo]]
+
+    def merge(self) -> None:
+        if self.slots is not None:
+            self.v_max.copy_(self.slots.amax().reshape(self.v_max.shape))
+
+
+def run_one_thread_each(fn: Callable[[int, int], object],
+                        parts: list[tuple[int, int]]) -> None:
+    """:func:`run`, with torch's own operations inside ``fn`` on one thread in every
+    range: the ranges are then the parallelism (v2's frame loop over halves of the
+    batch, ``fast_train.py``), not OpenMP within each small operation. torch's
+    thread count is restored afterwards."""
+    if len(parts) == 1:
+        fn(*parts[0])
+        return
+    threads = torch.get_num_threads()
+    grad = torch.is_grad_enabled()  # thread-local, as are OpenMP's and MKL's counts
+    torch.set_num_threads(1)
+
+    def alone(lo: int, hi: int) -> None:
+        torch.set_num_threads(1)
+        with torch.set_grad_enabled(grad):
+            fn(lo, hi)
+
+    try:
+        run(alone, parts)
+    finally:
+        torch.set_num_threads(threads)
