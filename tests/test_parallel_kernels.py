@@ -13,13 +13,19 @@ KINDS = ["traditional", "v1", "v2"]
 
 @pytest.fixture
 def split(monkeypatch):
-    """Run with 3 torch threads; ``split(True)`` cuts every kernel call into ranges."""
+    """Run with 3 torch threads; ``split(True)`` cuts every kernel call and frame loop
+    into ranges."""
     if cstep.fused(torch.float32) is None:
         pytest.skip("no C compiler: no kernels to split")
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    yield lambda on: monkeypatch.setattr(parallel, "MIN_WORK", 1 if on else 1 << 60)
+
+    def cut(on):
+        monkeypatch.setattr(parallel, "MIN_WORK", 1 if on else 1 << 60)
+        monkeypatch.setattr(parallel, "MIN_LOOP_MACS", 1 if on else 1 << 60)
+
+    yield cut
     torch.set_num_threads(threads)
 
 
@@ -91,8 +97,9 @@ def test_one_thread_each_keeps_grad_mode_and_restores_the_thread_count():
         assert torch.get_num_threads() == 2
         assert sorted(seen) == [(0, 1, False), (3, 1, False)]
         seen.clear()
-        parallel.run_one_thread_each(fn, [(0, 6)])  # one range: as called
-        assert seen == [(0, 2, True)]
+        parallel.run_one_thread_each(fn, [(0, 6)])  # one range: one thread too
+        assert seen == [(0, 1, True)]
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 
@@ -132,3 +139,20 @@ def test_no_split_while_openmp_workers_spin(monkeypatch):
     assert parallel.ranges(64, 10**7) == [(0, 64)]
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")
     assert parallel.ranges(64, 10**7) == [(0, 64)]
+
+
+def test_frame_loops_split_only_big_products_and_only_over_sleeping_workers(
+        monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    big = parallel.FrameLoop(64, 2 * 550 * 550)  # 32 rows: 19.4M multiply-adds
+    assert (big.alone, big.parts) == (True, [(0, 32), (32, 64)])
+    small = parallel.FrameLoop(16, 2 * 128 * 128)  # the demo's: one thread alone
+    assert (small.alone, small.parts) == (True, [(0, 16)])
+    monkeypatch.delenv("OMP_WAIT_POLICY")  # spinning: OpenMP inside each operation
+    spin = parallel.FrameLoop(64, 2 * 550 * 550)
+    assert (spin.alone, spin.parts) == (False, [(0, 64)])
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    one = parallel.FrameLoop(64, 2 * 550 * 550)
+    assert (one.alone, one.parts) == (False, [(0, 64)])

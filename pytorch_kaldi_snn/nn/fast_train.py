@@ -151,8 +151,8 @@ def forward_sequence(
         fc = _take((seq, batch, 2 * h), pre)
         f_all, c_all = fc[..., :h], fc[..., h:]
     if kern is not None:  # v2: the product and the gates in torch, frame by frame
-        parts = parallel.ranges(batch, t_len * batch * h)
-        maxima = parallel.RangeMaxima(v_max, parts)
+        loop = parallel.FrameLoop(batch, 2 * h * h)
+        maxima = parallel.RangeMaxima(v_max, loop.parts)
 
         def frames(b0: int, b1: int) -> None:
             state = (zero, zero, zero)
@@ -167,7 +167,7 @@ def forward_sequence(
                              maxima[b0], spike_args, rows=(b0, b1))
                 state = (i_all[s], v_all[n if full_v else n % 2], y_all[n])
 
-        parallel.run_one_thread_each(frames, parts)
+        loop.run(frames)
         maxima.merge()
         return y_all, v_all, fc, i_base, ste, v_max
     tmp = pre.new_empty(batch, h)
@@ -360,7 +360,7 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
                 break
             through_w_rec(g_pre[n, b0:b1], g_rec[b0:b1])
 
-    parallel.run_one_thread_each(frames, parallel.ranges(batch, t_len * batch * h))
+    parallel.FrameLoop(batch, 2 * h * h).run(frames)
     return g_pre
 
 

@@ -22,6 +22,19 @@ thread only competes with it. Measured on the 2-core machine at 2 threads
 host's run-to-run noise at two threads is ~30 %): spinning, the split made the
 traditional step 15 % slower in one run; passive, it made v1's 5, 11 and 14 % faster
 in three runs, the traditional one between 6 % slower and 5 % faster.
+
+v2's frame loops (a small product and a few element-wise torch operations per frame)
+are cut the same way, but a whole loop per range (:class:`FrameLoop`, with torch on
+one thread inside each range: :func:`run_one_thread_each`): with sleeping workers,
+OpenMP inside each small operation paid a worker's wake-up per operation. Below
+:data:`MIN_LOOP_MACS` per range and frame the ranges' Python would mostly wait for
+the GIL, and the loop runs on the calling thread alone. Measured with
+``bench/bench_threads.py`` (docs/speed.md, "Threads"): the v2 step at 2 x 550, batch
+64 went from 0.71x to 0.56x of one thread's time, the demo's 2 x 128, batch 16 from
+2.5x to 0.80x. The products of a range choose their library by the whole batch's
+size (:func:`.gemm.linear_add`'s ``rows``). A range's product rounds as the whole
+batch's does where the library's blocking of rows allows; where not, the results
+differ between the split and one range in the last bits (but not between runs).
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ from torch import Tensor
 
 #: least elements of work per range
 MIN_WORK = 1 << 16
+#: least multiply-adds of one frame's product per range of a frame loop
+MIN_LOOP_MACS = 1 << 22
 
 _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] | None = None  # (pid, workers)
@@ -66,14 +81,16 @@ def ranges(n: int, work: int, threads: int | None = None) -> list[tuple[int, int
 
 @contextlib.contextmanager
 def serial() -> Iterator[None]:
-    """Within the block every range list has one range: each kernel call runs on the
-    calling thread (benchmarks compare the two in one process)."""
-    global MIN_WORK
-    saved, MIN_WORK = MIN_WORK, 1 << 62
+    """Within the block every range list and :class:`FrameLoop` has one range: each
+    kernel call runs on the calling thread (benchmarks compare the two in one
+    process)."""
+    global MIN_WORK, MIN_LOOP_MACS
+    saved = MIN_WORK, MIN_LOOP_MACS
+    MIN_WORK = MIN_LOOP_MACS = 1 << 62
     try:
         yield
     finally:
-        MIN_WORK = saved
+        MIN_WORK, MIN_LOOP_MACS = saved
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
@@ -130,12 +147,8 @@ class RangeMaxima:
 def run_one_thread_each(fn: Callable[[int, int], object],
                         parts: list[tuple[int, int]]) -> None:
     """:func:`run`, with torch's own operations inside ``fn`` on one thread in every
-    range: the ranges are then the parallelism (v2's frame loop over halves of the
-    batch, ``fast_train.py``), not OpenMP within each small operation. torch's
-    thread count is restored afterwards."""
-    if len(parts) == 1:
-        fn(*parts[0])
-        return
+    range (also when there is one range); torch's thread count is restored
+    afterwards."""
     threads = torch.get_num_threads()
     grad = torch.is_grad_enabled()  # thread-local, as are OpenMP's and MKL's counts
     torch.set_num_threads(1)
@@ -149,3 +162,31 @@ def run_one_thread_each(fn: Callable[[int, int], object],
         run(alone, parts)
     finally:
         torch.set_num_threads(threads)
+
+
+class FrameLoop:
+    """How a loop over frames runs on a batch of sequences, each frame a small matrix
+    product (``row_macs`` multiply-adds per sequence) and a few element-wise
+    operations (v2's forward and backward, ``fast_train.py``); :meth:`run` calls
+    ``fn(lo, hi)`` for the ranges of sequences in :attr:`parts`.
+
+    With one thread, or with OpenMP's workers spinning: one range, OpenMP inside each
+    operation. With k sleeping workers, waking one for each small operation costs
+    more than the operation (docs/speed.md, "Threads"), so the loop runs on k ranges
+    of the batch at once, one thread each, when each range's product has at least
+    :data:`MIN_LOOP_MACS` multiply-adds; else on the calling thread alone (the ranges'
+    Python would then mostly wait on each other for the GIL)."""
+
+    def __init__(self, batch: int, row_macs: int) -> None:
+        threads = torch.get_num_threads()
+        self.alone = threads > 1 and workers_sleep()
+        k = 1
+        if self.alone:
+            k = max(1, min(threads, batch, batch * row_macs // MIN_LOOP_MACS))
+        self.parts = [(batch * i // k, batch * (i + 1) // k) for i in range(k)]
+
+    def run(self, fn: Callable[[int, int], object]) -> None:
+        if self.alone:
+            run_one_thread_each(fn, self.parts)
+        else:
+            fn(*self.parts[0])
