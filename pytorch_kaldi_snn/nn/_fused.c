@@ -309,47 +309,41 @@ DEFINE_KERNELS(double, f64, floor)
 
 /* Batch norm of the fused layers' input projections over the rows of X [rows, ch]
  * (rows = T*B, row r = n*B + b), training mode, with an optional per-sequence mask
- * M [B, ch] applied after it (traditional's dropout of the input current):
- *   stats:    mean = sum_r X / rows, var = sum_r (X - mean)^2 / rows (biased; two
- *             passes, double accumulators)
- *   apply:    Y = (X * a + s) * M[r % B],  a = w / sqrt(var + eps), s = bias - mean * a
- *             (ch columns of rows ldx apart into rows ldy apart: one half of [T*B, 2H])
- *   backward: G = g_Y * M[r % B]; sum_g = sum_r G, dot = sum_r G (X - mean);
- *             g_X = (G - sum_g / rows - (X - mean) * dot * istd^2 / rows) * a,
- *             g_w = dot * istd, g_bias = sum_g   (istd = 1 / sqrt(var + eps));
- *             g_X may be g_Y's buffer (each element is read before it is written)
- * acc: 2 * ch doubles of scratch. */
-#define DEFINE_BN(T, SUFFIX)                                                             \
-int pks_bn_stats_##SUFFIX(int rows, int ch, int c0, int c1, const T *x, double *acc,    \
-                          T *mean, T *var)                                              \
+ * M [B, ch] applied after it (traditional's dropout of the input current). Each sum
+ * over rows is taken over a range of rows r0 <= r < r1 (one block) into double
+ * accumulators; fast_bn.py adds the blocks in a fixed order:
+ *   sums:       out = sum_r X, or with center sum_r (X - center)^2 (the two passes of
+ *               the mean and the biased variance; center is the mean in double)
+ *   apply:      Y = (X * a + s) * M[r % B],  a = w / sqrt(var + eps), s = bias - mean * a
+ *               (ch columns of rows ldx apart into rows ldy apart: one half of [T*B, 2H])
+ *   grad_sums:  G = g_Y * M[r % B]; out[0:ch] = sum_r G, out[ch:2ch] = sum_r G (X - mean)
+ *   grad_apply: g_X = (G - m - (X - mean) * k) * a  with m = sum G / rows and
+ *               k = sum G (X - mean) istd^2 / rows (from the sums); g_X may be g_Y's
+ *               buffer (each element is read before it is written) */
+#define DEFINE_BN(T, SUFFIX)                                                            \
+int pks_bn_sums_##SUFFIX(int r0, int r1, int ch, const T *x, const double *center,      \
+                         double *out)                                                   \
 {                                                                                       \
-    if (rows <= 0 || ch < 0 || c0 < 0 || c1 < c0 || c1 > ch)                            \
+    if (r0 < 0 || r1 < r0 || ch < 0)                                                    \
         return 1;                                                                       \
-    double *s = acc, *q = acc + ch;                                                     \
-    for (int c = c0; c < c1; ++c)                                                       \
-        s[c] = q[c] = 0;                                                                \
-    for (int r = 0; r < rows; ++r) {                                                    \
+    for (int c = 0; c < ch; ++c)                                                        \
+        out[c] = 0;                                                                     \
+    for (int r = r0; r < r1; ++r) {                                                     \
         const T *xr = x + (size_t)r * ch;                                               \
-        for (int c = c0; c < c1; ++c)                                                   \
-            s[c] += (double)xr[c];                                                      \
-    }                                                                                   \
-    for (int c = c0; c < c1; ++c)                                                       \
-        s[c] /= rows;                                                                   \
-    for (int r = 0; r < rows; ++r) {                                                    \
-        const T *xr = x + (size_t)r * ch;                                               \
-        for (int c = c0; c < c1; ++c) {                                                 \
-            const double d = (double)xr[c] - s[c];                                      \
-            q[c] += d * d;                                                              \
+        if (center) {                                                                   \
+            for (int c = 0; c < ch; ++c) {                                              \
+                const double d = (double)xr[c] - center[c];                             \
+                out[c] += d * d;                                                        \
+            }                                                                           \
+        } else {                                                                        \
+            for (int c = 0; c < ch; ++c)                                                \
+                out[c] += (double)xr[c];                                                \
         }                                                                               \
-    }                                                                                   \
-    for (int c = c0; c < c1; ++c) {                                                     \
-        mean[c] = (T)s[c];                                                              \
-        var[c] = (T)(q[c] / rows);                                                      \
     }                                                                                   \
     return 0;                                                                           \
 }                                                                                       \
                                                                                         \
-int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, int ldx, int ldy, const T *x,   \
+int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, int ldx, int ldy, const T *x,    \
                           const T *a, const T *s, const T *mask, T *y)                  \
 {                                                                                       \
     if (rows < 0 || ch < 0 || batch <= 0 || ldx < ch || ldy < ch)                       \
@@ -371,39 +365,39 @@ int pks_bn_apply_##SUFFIX(int rows, int ch, int batch, int ldx, int ldy, const T
     return 0;                                                                           \
 }                                                                                       \
                                                                                         \
-int pks_bn_backward_##SUFFIX(int rows, int ch, int c0, int c1, int batch, const T *x,   \
-                             const T *mean, const T *g, const T *mask, const T *a,      \
-                             const T *istd, double *acc, T *g_x, T *g_w, T *g_b)        \
+int pks_bn_grad_sums_##SUFFIX(int r0, int r1, int ch, int batch, const T *x,            \
+                              const T *mean, const T *g, const T *mask, double *out)    \
 {                                                                                       \
-    if (rows <= 0 || ch < 0 || batch <= 0 || c0 < 0 || c1 < c0 || c1 > ch)              \
+    if (r0 < 0 || r1 < r0 || ch < 0 || batch <= 0)                                      \
         return 1;                                                                       \
-    double *sg = acc, *dot = acc + ch;                                                  \
-    for (int c = c0; c < c1; ++c)                                                       \
+    double *sg = out, *dot = out + ch;                                                  \
+    for (int c = 0; c < ch; ++c)                                                        \
         sg[c] = dot[c] = 0;                                                             \
-    for (int r = 0; r < rows; ++r) {                                                    \
+    for (int r = r0; r < r1; ++r) {                                                     \
         const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
         const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
-        for (int c = c0; c < c1; ++c) {                                                 \
+        for (int c = 0; c < ch; ++c) {                                                  \
             const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
             sg[c] += (double)gc;                                                        \
             dot[c] += (double)gc * ((double)xr[c] - (double)mean[c]);                   \
         }                                                                               \
     }                                                                                   \
-    for (int c = c0; c < c1; ++c) {                                                     \
-        const double is = (double)istd[c];                                              \
-        g_w[c] = (T)(dot[c] * is);                                                      \
-        g_b[c] = (T)sg[c];                                                              \
-        dot[c] = dot[c] * is * is / rows; /* now the projection factor */               \
-        sg[c] /= rows;                    /* now the mean gradient */                   \
-    }                                                                                   \
-    for (int r = 0; r < rows; ++r) {                                                    \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int pks_bn_grad_apply_##SUFFIX(int r0, int r1, int ch, int batch, const T *x,           \
+                               const T *mean, const T *g, const T *mask, const T *k,    \
+                               const T *m, const T *a, T *g_x)                          \
+{                                                                                       \
+    if (r0 < 0 || r1 < r0 || ch < 0 || batch <= 0)                                      \
+        return 1;                                                                       \
+    for (int r = r0; r < r1; ++r) {                                                     \
         const T *xr = x + (size_t)r * ch, *gr = g + (size_t)r * ch;                     \
         const T *mr = mask ? mask + (size_t)(r % batch) * ch : NULL;                    \
         T *out = g_x + (size_t)r * ch;                                                  \
-        for (int c = c0; c < c1; ++c) {                                                 \
+        for (int c = 0; c < ch; ++c) {                                                  \
             const T gc = mr ? gr[c] * mr[c] : gr[c];                                    \
-            const T k = (T)dot[c], m = (T)sg[c];                                        \
-            out[c] = (gc - m - (xr[c] - mean[c]) * k) * a[c];                           \
+            out[c] = (gc - m[c] - (xr[c] - mean[c]) * k[c]) * a[c];                     \
         }                                                                               \
     }                                                                                   \
     return 0;                                                                           \

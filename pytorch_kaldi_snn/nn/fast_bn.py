@@ -7,7 +7,9 @@ backward; on our CPU machine each such allocation costs ~0.4 ms per MB of page f
 training-mode batch norm is one :class:`torch.autograd.Function` whose output and
 input gradient are :mod:`.fast_workspace` buffers, computed by the ``pks_bn_*``
 kernels of ``_fused.c`` (two passes for the statistics, one to normalise, two for the
-backward). Over the rows r of X (N of them):
+backward). Each sum over the rows is taken over fixed blocks of rows (:func:`blocks`)
+spread over the threads, and the blocks' sums are added in a fixed order: the result
+does not depend on the thread count. Over the rows r of X (N of them):
 
 .. math::
 
@@ -47,10 +49,45 @@ from pytorch_kaldi_snn.nn.fast_workspace import take
 
 
 def _kernels(dtype: torch.dtype):
-    """``(stats, apply, backward)`` C functions for ``dtype``, or None."""
+    """``(sums, apply, grad_sums, grad_apply)`` C functions for ``dtype``, or None."""
     fns = tuple(fast_c.kernel(f"pks_bn_{name}", dtype)
-                for name in ("stats", "apply", "backward"))
+                for name in ("sums", "apply", "grad_sums", "grad_apply"))
     return None if None in fns else fns
+
+
+#: most blocks of rows a sum over the rows is cut into, and least rows per block
+BLOCKS, BLOCK_ROWS = 8, 256
+
+
+def blocks(rows: int) -> list[tuple[int, int]]:
+    """The blocks of rows each sum over the rows is taken over, then added in this
+    order: fixed by ``rows`` alone, so the sums do not depend on how many threads
+    share the blocks.
+
+    >>> blocks(12800)[:2], len(blocks(12800)), blocks(300)
+    ([(0, 1600), (1600, 3200)], 8, [(0, 300)])
+    """
+    k = max(1, min(BLOCKS, rows // BLOCK_ROWS))
+    return [(rows * i // k, rows * (i + 1) // k) for i in range(k)]
+
+
+def _sum_rows(fn, rows: int, width: int, *args) -> Tensor:
+    """``fn(r0, r1, *args, out)`` for each block of :func:`blocks` (blocks spread
+    over the threads by :func:`.parallel.ranges`), each into its own ``width``
+    doubles, added in block order."""
+    parts = blocks(rows)
+    out = torch.empty(len(parts), width, dtype=torch.float64)
+    ptr, size = out.data_ptr(), width * out.element_size()
+
+    def some(k0: int, k1: int) -> None:
+        for k in range(k0, k1):
+            fast_c.call(fn, *parts[k], *args, ptr + k * size)
+
+    parallel.run(some, parallel.ranges(len(parts), rows * width))
+    total = out[0].clone()
+    for k in range(1, len(parts)):
+        total.add_(out[k])
+    return total
 
 
 def _mask_ptr(mask: Tensor | None, x: Tensor, batch: int) -> int | None:
@@ -129,15 +166,19 @@ def grad(x: Tensor, mean: Tensor, a: Tensor, istd: Tensor, mask: Tensor | None,
     may be ``g`` itself), else a pooled buffer does."""
     rows, ch = x.shape
     g_x = take((rows, ch), x) if out is None else out
-    g_w = x.new_empty(ch)
-    g_b = x.new_empty(ch)
-    acc = torch.empty(2 * ch, dtype=torch.float64)
-    backward = _kernels(x.dtype)[2]
-    ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), _mask_ptr(mask, x, batch),
-            a.data_ptr(), istd.data_ptr(), acc.data_ptr(), g_x.data_ptr(),
-            g_w.data_ptr(), g_b.data_ptr())
-    parallel.run(lambda c0, c1: fast_c.call(backward, rows, ch, c0, c1, batch, *ptrs),
-                 parallel.ranges(ch, 2 * rows * ch))
+    _, _, grad_sums, grad_apply = _kernels(x.dtype)
+    mask_ptr = _mask_ptr(mask, x, batch)
+    ptrs = (x.data_ptr(), mean.data_ptr(), g.data_ptr(), mask_ptr)
+    sums = _sum_rows(grad_sums, rows, 2 * ch, ch, batch, *ptrs)
+    sum_g, dot = sums[:ch], sums[ch:]
+    is_d = istd.to(torch.float64)
+    g_w = (dot * is_d).to(x.dtype)
+    g_b = sum_g.to(x.dtype)
+    k = (dot * is_d * is_d / rows).to(x.dtype)
+    m = (sum_g / rows).to(x.dtype)
+    parallel.run(lambda r0, r1: fast_c.call(
+        grad_apply, r0, r1, ch, batch, *ptrs, k.data_ptr(), m.data_ptr(), a.data_ptr(),
+        g_x.data_ptr()), parallel.ranges(rows, rows * ch))
     return g_x, g_w, g_b
 
 
@@ -187,14 +228,12 @@ def batch_norm(bn: nn.Module, x: Tensor, mask: Tensor | None = None,
 
 
 def _stats(x: Tensor, fns) -> tuple[Tensor, Tensor]:
-    """Mean and biased variance over the rows of x (double accumulators)."""
-    ch = x.shape[1]
-    mean, var = x.new_empty(ch), x.new_empty(ch)
-    acc = torch.empty(2 * ch, dtype=torch.float64)
-    ptrs = (x.data_ptr(), acc.data_ptr(), mean.data_ptr(), var.data_ptr())
-    parallel.run(lambda c0, c1: fast_c.call(fns[0], x.shape[0], ch, c0, c1, *ptrs),
-                 parallel.ranges(ch, x.shape[0] * ch))
-    return mean, var
+    """Mean and biased variance over the rows of x (two passes, double sums)."""
+    rows, ch = x.shape
+    sums = fns[0]
+    mean = _sum_rows(sums, rows, ch, ch, x.data_ptr(), None) / rows
+    var = _sum_rows(sums, rows, ch, ch, x.data_ptr(), mean.data_ptr()) / rows
+    return mean.to(x.dtype), var.to(x.dtype)
 
 
 def _update_running(bn: nn.BatchNorm1d, mean: Tensor, var: Tensor, rows: int) -> None:

@@ -21,9 +21,10 @@ _P, _I = ctypes.c_void_p, ctypes.c_int
 
 #: entry point -> argument types ("R" stands for the dtype's real type)
 SIGNATURES: dict[str, tuple] = {
-    "pks_bn_stats": (_I, _I, _I, _I, _P, _P, _P, _P),
+    "pks_bn_sums": (_I, _I, _I, _P, _P, _P),
     "pks_bn_apply": (_I, _I, _I, _I, _I, _P, _P, _P, _P, _P),
-    "pks_bn_backward": (_I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P),
+    "pks_bn_grad_sums": (_I, _I, _I, _I, _P, _P, _P, _P, _P),
+    "pks_bn_grad_apply": (_I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P),
 }
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _BOUND: dict[tuple[object, str, torch.dtype], Callable[..., int]] = {}
