@@ -2,7 +2,8 @@
 
 The ``_fused.c`` kernels (element-wise recurrences with their gate factors, batch
 norm) are single-threaded loops over independent rows: the sequences of a batch, the
-frames of batch norm's apply, or its channels. With ``torch.get_num_threads() == k >
+frames of batch norm's apply, or the blocks of rows its sums are taken over
+(``fast_bn.blocks``; a split by channels had run slower on two threads than on one). With ``torch.get_num_threads() == k >
 1`` the matrix products use k cores and these loops would keep one of them busy while
 the others wait, so
 :func:`ranges` cuts the rows into up to k contiguous ranges and :func:`run` calls the
