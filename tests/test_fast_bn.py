@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from pytorch_kaldi_snn.nn import cstep, fast_bn
+from pytorch_kaldi_snn.nn import cstep, fast_bn, parallel
 
 
 @pytest.fixture(autouse=True)
@@ -18,9 +18,10 @@ def _needs_c():
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("masked", [False, True])
-def test_batch_norm_matches_the_module(momentum, masked):
+@pytest.mark.parametrize("t_len", [6, 525])  # one block of rows; eight (fast_bn.blocks)
+def test_batch_norm_matches_the_module(momentum, masked, t_len):
     torch.manual_seed(0)
-    t_len, batch, ch = 6, 4, 5
+    batch, ch = 4, 5
     ref = torch.nn.BatchNorm1d(ch, momentum=momentum).double().train()
     with torch.no_grad():
         ref.weight.uniform_(0.5, 1.5)
@@ -80,3 +81,35 @@ def test_apply_into_one_half_of_the_rows_and_grad_in_place():
     assert g_x.data_ptr() == g.data_ptr()
     for got, want in zip((g_x, *separate[1:]), separate):
         assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_sums_do_not_depend_on_how_the_blocks_are_shared(dtype, monkeypatch):
+    """Blocks of rows on 1 or 3 threads give the same bits (fixed order of adding)."""
+    torch.manual_seed(0)
+    rows, ch, batch = 2100, 7, 4
+    assert len(fast_bn.blocks(rows)) == fast_bn.BLOCKS
+    x = 3 * torch.randn(rows, ch, dtype=dtype) + 1
+    g = torch.randn(rows, ch, dtype=dtype)
+    mask = ((torch.rand(batch, ch) > 0.3) / 0.7).to(dtype)
+    a, istd = torch.rand(ch, dtype=dtype) + 0.5, torch.rand(ch, dtype=dtype) + 0.5
+
+    def run():
+        mean, var = fast_bn._stats(x, fast_bn._kernels(dtype))
+        return (mean, var, *fast_bn.grad(x, mean, a, istd, mask, g, batch))
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run()
+        torch.set_num_threads(3)
+        monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+        monkeypatch.setattr(parallel, "MIN_WORK", 1)
+        assert len(parallel.ranges(len(fast_bn.blocks(rows)), rows * ch)) == 3
+        shared = run()
+    finally:
+        torch.set_num_threads(threads)
+    for u, v in zip(one, shared):
+        assert torch.equal(u, v)
+    torch.testing.assert_close(one[0], x.double().mean(0).to(dtype))
+    torch.testing.assert_close(one[1], x.double().var(0, unbiased=False).to(dtype))
