@@ -23,7 +23,7 @@
  *                vmax = max(vmax, V[n]) (NaN sticks), when asked
  * Backward, frames n1 > n >= n0 (g_X = dL/dX):
  *   g_Y[n] = g_out[n] - g_V[n+1] (+ g_rec: v2, g_A[n+1] W_r^T, added by the caller's
- *            product)
+ *            product; g_rec holds the rows b0 <= b < b1 alone, [b1 - b0, H])
  *   g_V[n] = g_Y[n] * S'[n] + alpha * g_V[n+1]
  *   traditional: g_I[n] = g_V[n] + beta * g_I[n+1]           (g_I is g_P)
  *   v1, v2:      g_I[n] = g_V[n] + K[n+1],  K[n] = F[n] * g_I[n] kept in the g_I slot
@@ -34,7 +34,7 @@
  * computes as F[n+1] * g_I[n+1], taken before v2's FC[n+1] is overwritten).
  *
  * Every kernel takes a range of the independent rows it touches (sequences b0 <= b < b1
- * of the batch, channels c0 <= c < c1 of batch norm) and leaves the rest alone, so
+ * of the batch, rows r0 <= r < r1 of batch norm) and leaves the rest alone, so
  * pytorch_kaldi_snn/nn/parallel.py runs disjoint ranges on several threads at once;
  * the arithmetic of each row, and so the result, is the same for any split.
  */
@@ -222,7 +222,7 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
                        : n == n1 - 1 ? g_i_next : g_i + SLOT(n + 1, full_i) * bh;        \
         const T *grec = !last && n == n1 - 1 ? g_rec : NULL;                            \
         for (int b = b0; b < b1; ++b) {                                                 \
-            const size_t o = (size_t)b * h;                                             \
+            const size_t o = (size_t)b * h, ro = (size_t)(b - b0) * h;                  \
             if (last) {                                                                 \
                 for (int k = 0; k < h; ++k) {                                           \
                     gv[o + k] = go[o + k] * (T)st[o + k];                               \
@@ -231,7 +231,7 @@ int pks_fused_backward_##SUFFIX(int kind, int n0, int n1, int t_len, int batch, 
             } else {                                                                    \
                 if (grec) {                                                             \
                     for (int k = 0; k < h; ++k)                                         \
-                        gv[o + k] = (go[o + k] - gvn[o + k] + grec[o + k])              \
+                        gv[o + k] = (go[o + k] - gvn[o + k] + grec[ro + k])             \
                                     * (T)st[o + k] + alpha[k] * gvn[o + k];             \
                 } else {                                                                \
                     for (int k = 0; k < h; ++k)                                         \

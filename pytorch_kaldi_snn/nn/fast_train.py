@@ -301,16 +301,17 @@ class _FusedSequence(torch.autograd.Function):
                 g_bn_w, g_bn_b, None)
 
 
-def _recurrent_gradient(w_rec_t: Tensor, rows: int):
-    """``(g_P[n], out) -> out = g_P[n] W_r`` (``[., 2H] -> [., H]``, v2's term of
+def _recurrent_gradient(w_rec_t: Tensor, rows: int, out_rows: int):
+    """``g_P[n] -> g_P[n] W_r`` (``[out_rows, 2H] -> [out_rows, H]``, v2's term of
     g_Y[n-1]) for both backward loops: oneDNN on a dense copy of W_r^T when the
-    product over ``rows`` rows reaches :data:`.gemm.MIN_MACS`, else ``torch.mm``."""
+    product over all ``rows`` of the batch reaches :data:`.gemm.MIN_MACS`, else
+    ``torch.mm`` into one reused buffer."""
     h = w_rec_t.shape[0]
     if gemm.use_onednn(w_rec_t, rows * 2 * h * h):
         dense = w_rec_t.contiguous()
-        return lambda g_p, out: out.copy_(gemm.linear(g_p, dense))
-    w_rec = w_rec_t.t()
-    return lambda g_p, out: torch.mm(g_p, w_rec, out=out)
+        return lambda g_p: gemm.linear(g_p, dense)
+    w_rec, out = w_rec_t.t(), w_rec_t.new_empty(out_rows, h)
+    return lambda g_p: torch.mm(g_p, w_rec, out=out)
 
 
 def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec_t,
@@ -338,13 +339,13 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
         kern.backward(kind, 0, t_len, g_out, True, ste, alpha, beta_c, src, None,
                       None, None, g_v_seq.buf, g_i_seq.buf, full_v, full_i)
         return g_pre
-    # one frame per call; g_P[n+1] W_r and a strided g_out's frame go through
-    # [B, H] buffers, each range of the batch writing its own rows
-    g_rec = g_v_seq.buf.new_empty(batch, h)
+    # one frame per call; a strided g_out's frame goes through a [B, H] buffer, each
+    # range of the batch writing its own rows
     go_frame = None if go_ok else g_v_seq.buf.new_empty(batch, h)
 
     def frames(b0: int, b1: int) -> None:
-        through_w_rec = _recurrent_gradient(w_rec_t, batch)  # as for all rows
+        through_w_rec = _recurrent_gradient(w_rec_t, batch, b1 - b0)
+        g_rec = None  # g_P[n+1] W_r of rows b0 <= b < b1
         for n in range(t_len - 1, -1, -1):
             after = n + 1 < t_len
             go = g_out
@@ -358,7 +359,7 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
                           g_v_seq.buf, g_i_seq.buf, full_v, full_i, rows=(b0, b1))
             if n == 0:
                 break
-            through_w_rec(g_pre[n, b0:b1], g_rec[b0:b1])
+            g_rec = through_w_rec(g_pre[n, b0:b1])
 
     parallel.FrameLoop(batch, 2 * h * h).run(frames)
     return g_pre
@@ -374,9 +375,9 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
     zero = y_like.new_zeros(batch, h)
     g_y = y_like.new_empty(batch, h)
     g_v_next, g_i_next = zero, zero
-    if kind == 2:  # g_P[n+1] W_r into g_rec, at the end of each frame
-        through_w_rec = _recurrent_gradient(w_rec_t, batch)
-        g_rec = y_like.new_empty(batch, h)
+    g_rec = None  # g_P[n+1] W_r (v2), set at the end of each frame
+    if kind == 2:
+        through_w_rec = _recurrent_gradient(w_rec_t, batch, batch)
     for n in range(t_len - 1, -1, -1):
         torch.sub(g_out[n], g_v_next, out=g_y)
         if kind == 2 and n + 1 < t_len:
@@ -397,7 +398,7 @@ def _backward_in_torch(kind, g_out, ste, alpha, beta, fc, i_base, mask, w_rec_t,
             g_i.mul_(fc[n, :, :h])  # K[n], before F[n] is overwritten
             fc[n, :, :h].copy_(d_f[n])
             if kind == 2:
-                through_w_rec(fc[n], g_rec)
+                g_rec = through_w_rec(fc[n])
         g_v_next, g_i_next = g_v, g_i
     return g_i_seq.buf if kind == 0 else fc
 
