@@ -5,8 +5,10 @@ torch's thread pool starts, so they must be in the environment before ``import
 torch``): ``threads`` intra-op threads, optionally ``OMP_WAIT_POLICY=PASSIVE``
 (workers sleep at a barrier instead of spinning), ``KMP_BLOCKTIME=0`` (Intel OpenMP's
 spin time; ignored by the GNU libgomp of torch's Linux wheels) or
-``torch.set_num_interop_threads(1)``; the last two rows are the runner's default
-(:func:`~pytorch_kaldi_snn.runner.distributed.set_cpu_threads`) without a wait policy
+``torch.set_num_interop_threads(1)``, or with v2's frame loops always or never split
+over the threads (``parallel.MIN_LOOP_MACS``); the last two rows are the runner's
+default (:func:`~pytorch_kaldi_snn.runner.distributed.set_cpu_threads`) without a wait
+policy
 and with the one the console script sets. The configurations are interleaved round by
 round, so a change of load hits all of them alike; the table gives per configuration
 the median wall and CPU seconds of one step and the load average (``os.getloadavg``)
@@ -32,23 +34,30 @@ import subprocess
 import sys
 import time
 
+_PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: name -> (threads (0: the runner's choice), environment, one inter-op thread,
+#: parallel.MIN_LOOP_MACS or None for the package's)
 CONFIGS = {
-    "1 thread": (1, {}, False),
-    "2 threads": (2, {}, False),
-    "2 + OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
-    "2 + KMP_BLOCKTIME=0": (2, {"KMP_BLOCKTIME": "0"}, False),
-    "2 + GOMP_SPINCOUNT=10000": (2, {"GOMP_SPINCOUNT": "10000"}, False),
-    "2 + interop threads 1": (2, {}, True),
-    "runner default without policy": (0, {}, False),
-    "runner default via console script": (0, {"OMP_WAIT_POLICY": "PASSIVE"}, False),
+    "1 thread": (1, {}, False, None),
+    "2 threads": (2, {}, False, None),
+    "2 + OMP_WAIT_POLICY=PASSIVE": (2, _PASSIVE, False, None),
+    "2 + KMP_BLOCKTIME=0": (2, {"KMP_BLOCKTIME": "0"}, False, None),
+    "2 + GOMP_SPINCOUNT=10000": (2, {"GOMP_SPINCOUNT": "10000"}, False, None),
+    "2 + interop threads 1": (2, {}, True, None),
+    "2 + PASSIVE, frame loops always split": (2, _PASSIVE, False, 1),
+    "2 + PASSIVE, frame loops never split": (2, _PASSIVE, False, 1 << 62),
+    "runner default without policy": (0, {}, False, None),
+    "runner default via console script": (0, _PASSIVE, False, None),
 }
 
 
 def worker(args) -> None:
     import torch
 
-    from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack
+    from pytorch_kaldi_snn.nn import MultiBitSpike, SNNStack, parallel
 
+    if args.loop_macs is not None:
+        parallel.MIN_LOOP_MACS = args.loop_macs
     if args.interop:
         torch.set_num_interop_threads(1)
     if args.threads > 0:
@@ -75,7 +84,7 @@ def worker(args) -> None:
 
 
 def _run(shape: str, name: str, steps: int) -> dict:
-    threads, env, interop = CONFIGS[name]
+    threads, env, interop, loop_macs = CONFIGS[name]
     environ = {k: v for k, v in os.environ.items()
                if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME",
                             "GOMP_SPINCOUNT")}
@@ -84,6 +93,8 @@ def _run(shape: str, name: str, steps: int) -> dict:
            "--threads", str(threads), "--steps", str(steps)]
     if interop:
         cmd.append("--interop")
+    if loop_macs is not None:
+        cmd += ["--loop-macs", str(loop_macs)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=environ)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -101,6 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--shape", default="128x16x200", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--interop", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--loop-macs", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args)

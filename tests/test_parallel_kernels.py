@@ -50,8 +50,8 @@ def test_split_kernels_equal_one_call(kind, dtype, split, monkeypatch):
     split(True)
     loops = []  # v2's frame loops: how many ranges each ran on
     run_each = parallel.run_one_thread_each
-    monkeypatch.setattr(parallel, "run_one_thread_each",
-                        lambda fn, parts: (loops.append(len(parts)), run_each(fn, parts)))
+    monkeypatch.setattr(parallel, "run_one_thread_each", lambda fn, parts: (
+        loops.append(len(parts)), run_each(fn, parts)))
     parts = _step(kind, dtype)
     assert parallel.ranges(5, 10**6) == [(0, 1), (1, 3), (3, 5)]
     assert len(whole) == len(parts)

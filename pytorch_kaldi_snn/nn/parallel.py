@@ -3,10 +3,10 @@
 The ``_fused.c`` kernels (element-wise recurrences with their gate factors, batch
 norm) are single-threaded loops over independent rows: the sequences of a batch, the
 frames of batch norm's apply, or the blocks of rows its sums are taken over
-(``fast_bn.blocks``; a split by channels had run slower on two threads than on one). With ``torch.get_num_threads() == k >
-1`` the matrix products use k cores and these loops would keep one of them busy while
-the others wait, so
-:func:`ranges` cuts the rows into up to k contiguous ranges and :func:`run` calls the
+(``fast_bn.blocks``; a split by channels had run slower on two threads than on one).
+With ``torch.get_num_threads() == k > 1`` the matrix products use k cores and these
+loops would keep one of them busy while the others wait, so :func:`ranges` cuts the
+rows into up to k contiguous ranges and :func:`run` calls the
 kernel on each at once: the first range on the calling thread, the others on a thread
 pool (ctypes releases the GIL for the call). Each row is computed by the same code in
 the same order whatever the split, so the result does not depend on the split.
