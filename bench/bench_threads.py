@@ -44,8 +44,8 @@ CONFIGS = {
     "2 + KMP_BLOCKTIME=0": (2, {"KMP_BLOCKTIME": "0"}, False, None),
     "2 + GOMP_SPINCOUNT=10000": (2, {"GOMP_SPINCOUNT": "10000"}, False, None),
     "2 + interop threads 1": (2, {}, True, None),
-    "2 + PASSIVE, frame loops always split": (2, _PASSIVE, False, 1),
-    "2 + PASSIVE, frame loops never split": (2, _PASSIVE, False, 1 << 62),
+    "2 + PASSIVE + loops always split": (2, _PASSIVE, False, 1),
+    "2 + PASSIVE + loops never split": (2, _PASSIVE, False, 1 << 62),
     "runner default without policy": (0, {}, False, None),
     "runner default via console script": (0, _PASSIVE, False, None),
 }
