@@ -52,8 +52,10 @@ projections X directly, and the backward runs the batch norm's gradient on g_P
 the kernels' passes. The sigmoid F always comes from torch (for v1 over one
 contiguous ``[T, B, H]`` buffer: torch's vectorised sigmoid there and its per-row
 split on a strided half round the last bit of about 0.05 % of the values
-differently). Products go through :mod:`.gemm`. ``PYTORCH_KALDI_SNN_NO_C=1`` keeps
-the torch loop.
+differently). Products go through :mod:`.gemm`. With several threads and sleeping
+OpenMP workers, v2's C frame loops (forward and backward) run on ranges of the batch
+at once, one thread each (:class:`.parallel.FrameLoop`). ``PYTORCH_KALDI_SNN_NO_C=1``
+keeps the torch loop.
 
 Registered in :data:`pytorch_kaldi_snn.nn.layers.FAST_PATHS` on import; it declines
 (returns None) for anything but CPU tensors of a floating dtype with the paper's

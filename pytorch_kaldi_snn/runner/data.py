@@ -102,11 +102,34 @@ def chunk_lists(utts: Sequence[str], n_chunks: int, seed: int | None = None,
 
 
 def normalise_chunk(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Mean/std normalisation over all frames of a chunk (upstream's load_chunk)."""
-    stacked = np.concatenate(list(table.values()), axis=0).astype(np.float64)
-    mean = stacked.mean(axis=0)
-    std = np.maximum(stacked.std(axis=0), 1.0e-8)
+    """Mean/std normalisation over all frames of a chunk (upstream's load_chunk):
+    ``(x - mean) / max(std, 1e-8)`` per feature, the statistics over all frames in
+    float64.
+
+    Bit for bit ``np.concatenate(frames).astype(np.float64)``'s ``mean(axis=0)`` and
+    ``std(axis=0)``, without that float64 copy of the whole chunk (1.2 GB for the
+    demo's 300k x 480 training chunk; 5x faster): numpy sums axis 0 of a C-ordered
+    array row after row, and :func:`_row_sums` adds the rows in the same order.
+    """
+    arrays = list(table.values())
+    frames = sum(x.shape[0] for x in arrays)
+    mean = _row_sums(arrays) / frames
+    std = np.maximum(np.sqrt(_row_sums(arrays, mean) / frames), 1.0e-8)
     return {u: ((x - mean) / std).astype(np.float32) for u, x in table.items()}
+
+
+def _row_sums(arrays: list[np.ndarray], center: np.ndarray | None = None) -> np.ndarray:
+    """``sum_r x_r`` (or ``sum_r (x_r - center)^2``) over the rows of all ``arrays`` in
+    float64, one row after another (the running sum is the first row of each
+    reduction, so utterance boundaries do not regroup the additions)."""
+    total = np.zeros(arrays[0].shape[1])
+    for x in arrays:
+        rows = x.astype(np.float64)
+        if center is not None:
+            rows -= center
+            rows *= rows
+        total = np.add.reduce(np.concatenate([total[None], rows]), axis=0)
+    return total
 
 
 class LabelCache:
