@@ -149,7 +149,8 @@ def run_one_thread_each(fn: Callable[[int, int], object],
                         parts: list[tuple[int, int]]) -> None:
     """:func:`run`, with torch's own operations inside ``fn`` on one thread in every
     range (also when there is one range); torch's thread count is restored
-    afterwards."""
+    afterwards. ``fn`` must not hand work to this module's pool itself (its kernel
+    calls take one range, ``rows=``): the pool's threads are busy running ``fn``."""
     threads = torch.get_num_threads()
     grad = torch.is_grad_enabled()  # thread-local, as are OpenMP's and MKL's counts
     torch.set_num_threads(1)
