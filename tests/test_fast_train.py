@@ -234,6 +234,19 @@ def test_training_takes_the_c_recurrences_when_built(kind, monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cstep.Fused, name, counting)
+        # v2 steps frame by frame through bound calls: count the frames they run
+        binder = getattr(cstep.Fused, f"v2_{name}_frames")
+
+        def counting_frames(self, *args, _name=name, _binder=binder, **kwargs):
+            frame = _binder(self, *args, **kwargs)
+
+            def counted(*a):
+                calls[_name] += 1
+                return frame(*a)
+
+            return counted
+
+        monkeypatch.setattr(cstep.Fused, f"v2_{name}_frames", counting_frames)
     _, fast = _pair(kind, 6, dropout=0.2, learn_decay=True, dtype=torch.float32)
     fast.train()
     x = torch.randn(7, 3, 5, requires_grad=True)
@@ -304,3 +317,30 @@ def test_c_kernels_equal_the_torch_loop_with_batch_norm_and_dropout(kind):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_strided_output_gradient_gives_the_torch_loops_gradients(kind):
+    """The gradient reaching the layer may be a strided view (here of a transpose);
+    the C path copies its frames, and must give the torch loop's result."""
+    from pytorch_kaldi_snn.nn import cstep
+
+    if cstep.fused(torch.float64) is None:
+        pytest.skip("no C compiler: only the torch loop exists here")
+    layer, _ = _pair(kind, 3, dropout=0.2, learn_decay=True)
+    layer.train()
+    x = torch.randn(7, 3, 5, dtype=torch.float64)
+    weights = torch.randn(3, 7, 7, dtype=torch.float64)
+
+    def gradients():
+        net, inp = copy.deepcopy(layer), x.clone().requires_grad_()
+        torch.manual_seed(1)  # the same dropout masks
+        (net(inp).transpose(0, 1) * weights).sum().backward()
+        return [inp.grad] + [p.grad for p in net.parameters()]
+
+    in_c = gradients()
+    with cstep.disabled():
+        in_torch = gradients()
+    for a, b in zip(in_c, in_torch):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert in_c[0].abs().sum() > 0

@@ -32,7 +32,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -321,6 +321,85 @@ class Fused:
         parallel.run(one, [rows] if rows else
                      parallel.ranges(batch, (n1 - n0) * batch * h))
 
+
+    def v2_forward_frames(self, f: Tensor, c: Tensor, alpha: Tensor, i: Tensor,
+                          v: Tensor, y: Tensor, full_i: bool, full_v: bool,
+                          ste: Tensor | None, vmax: Tensor | None,
+                          spike: tuple[float, float, float, int, float],
+                          zero: Tensor, rows: tuple[int, int]) -> Callable[[int], None]:
+        """``frame(n)``: :meth:`forward` of v2's frame n from the zero state (n = 0)
+        or from frame n - 1 in ``i``, ``v``, ``y``, with F and C read from slot
+        ``n`` (``full_i``) or ``n % 2`` of ``f``, ``c`` (``[slots, B, H]`` each), on
+        the sequences of ``rows``. The arguments of the C call are bound once: v2's
+        frame loop calls this once a frame, and :meth:`forward`'s set-up per call
+        (~20 us) was a sixth of a frame at the demo's 2 x 128, batch 16."""
+        batch, h = y.shape[1], y.shape[2]
+        size = y.element_size()
+        f0, c0 = f.data_ptr(), c.data_ptr()
+        f_step, c_step = f.stride(0) * size, c.stride(0) * size
+        i_ptr, v_ptr, y_ptr = i.data_ptr(), v.data_ptr(), y.data_ptr()
+        frame_bytes = batch * h * size
+        z = zero.data_ptr()
+        fwd = self._fwd
+        b0, b1 = rows
+        middle = (f.stride(-2),)
+        rest = (c.stride(-2), 0, None, None, None, alpha.data_ptr(), None)
+        tail = (i_ptr, v_ptr, y_ptr, int(full_i), int(full_v), _ptr(ste), _ptr(vmax),
+                *spike)
+        keep = (f, c, alpha, i, v, y, ste, vmax, zero)  # alive while frame is
+
+        def frame(n: int) -> None:
+            s = n if full_i else n % 2
+            if n == 0:
+                state = (z, z, z)
+            else:
+                m = n - 1
+                state = (i_ptr + (m if full_i else m % 2) * frame_bytes,
+                         v_ptr + (m if full_v else m % 2) * frame_bytes,
+                         y_ptr + m * frame_bytes)
+            rc = fwd(2, n, n + 1, batch, b0, b1, h, *middle, f0 + s * f_step,
+                     c0 + s * c_step, *rest, *state, *tail)
+            if rc != 0:
+                raise RuntimeError(f"pks_fused_forward returned {rc}")
+
+        frame.tensors = keep  # type: ignore[attr-defined]
+        return frame
+
+    def v2_backward_frames(self, g_out: Tensor, go_full: bool, ste: Tensor,
+                           alpha: Tensor, gates: Gates, g_v: Tensor, g_i: Tensor,
+                           full_v: bool, full_i: bool, rows: tuple[int, int]
+                           ) -> Callable[[int, Tensor | None], None]:
+        """``frame(n, g_rec)``: :meth:`backward` of v2's frame n alone, on the
+        sequences of ``rows``; g_V[n+1] and K[n+1] come from slot n + 1 (or
+        (n + 1) % 2) of ``g_v``, ``g_i``; ``g_rec`` as in ``_fused.c`` (None at the
+        last frame). Bound once, as :meth:`v2_forward_frames`."""
+        t_len, batch, h = ste.shape
+        size = g_v.element_size()
+        frame_bytes = batch * h * size
+        gv_ptr, gi_ptr = g_v.data_ptr(), g_i.data_ptr()
+        bwd = self._bwd
+        b0, b1 = rows
+        middle = (h, g_out.data_ptr(), int(go_full), ste.data_ptr(), alpha.data_ptr(),
+                  None, gates.f.data_ptr(), gates.f.stride(-2), gates.c.data_ptr(),
+                  gates.c.stride(-2), int(gates.raw), *_affine_ptrs(gates.affine),
+                  _ptr(gates.mask), _ptr(gates.i_base))
+        tail = (gv_ptr, gi_ptr, int(full_v), int(full_i), _ptr(gates.gp))
+        keep = (g_out, ste, alpha, gates, g_v, g_i)
+
+        def frame(n: int, g_rec: Tensor | None) -> None:
+            if n + 1 < t_len:
+                m = n + 1
+                nxt = (g_rec.data_ptr(),
+                       gv_ptr + (m if full_v else m % 2) * frame_bytes,
+                       gi_ptr + (m if full_i else m % 2) * frame_bytes)
+            else:
+                nxt = (None, None, None)
+            rc = bwd(2, n, n + 1, t_len, batch, b0, b1, *middle, *nxt, *tail)
+            if rc != 0:
+                raise RuntimeError(f"pks_fused_backward returned {rc}")
+
+        frame.tensors = keep  # type: ignore[attr-defined]
+        return frame
 
 _FUSED: dict[torch.dtype, Fused] = {}
 

@@ -157,17 +157,17 @@ def forward_sequence(
         maxima = parallel.RangeMaxima(v_max, loop.parts)
 
         def frames(b0: int, b1: int) -> None:
-            state = (zero, zero, zero)
+            frame = kern.v2_forward_frames(f_all, c_all, alpha, i_all, v_all, y_all,
+                                           keep, full_v, ste, maxima[b0], spike_args,
+                                           zero, (b0, b1))
             m = None if mask is None else mask[b0:b1]
+            y_prev, w_rec = zero[b0:b1], w_rec_t.t()
             for n in range(t_len):
-                a = gemm.linear_add(state[2][b0:b1], w_rec_t.t(), pre[n, b0:b1],
-                                    rows=batch)
+                a = gemm.linear_add(y_prev, w_rec, pre[n, b0:b1], rows=batch)
                 s = n if keep else n % 2
                 _gates(a, f_all[s, b0:b1], c_all[s, b0:b1], m, h)
-                kern.forward(2, n, n + 1, cstep.Gates(f_all[s], c_all[s]), *args,
-                             state, i_all, v_all, y_all, keep, full_v, ste,
-                             maxima[b0], spike_args, rows=(b0, b1))
-                state = (i_all[s], v_all[n if full_v else n % 2], y_all[n])
+                frame(n)
+                y_prev = y_all[n, b0:b1]
 
         loop.run(frames)
         maxima.merge()
@@ -347,18 +347,14 @@ def _backward_in_c(ctx, g_out, ste, alpha, beta, gates, i_base, mask, pre, w_rec
 
     def frames(b0: int, b1: int) -> None:
         through_w_rec = _recurrent_gradient(w_rec_t, batch, b1 - b0)
+        frame = kern.v2_backward_frames(g_out if go_ok else go_frame, go_ok, ste,
+                                        alpha, src, g_v_seq.buf, g_i_seq.buf, full_v,
+                                        full_i, (b0, b1))
         g_rec = None  # g_P[n+1] W_r of rows b0 <= b < b1
         for n in range(t_len - 1, -1, -1):
-            after = n + 1 < t_len
-            go = g_out
             if not go_ok:
-                go = go_frame
-                go[b0:b1].copy_(g_out[n, b0:b1])
-            kern.backward(2, n, n + 1, go, go_ok, ste, alpha, None, src,
-                          g_rec if after else None,
-                          g_v_seq[n + 1] if after else None,
-                          g_i_seq[n + 1] if after else None,
-                          g_v_seq.buf, g_i_seq.buf, full_v, full_i, rows=(b0, b1))
+                go_frame[b0:b1].copy_(g_out[n, b0:b1])
+            frame(n, g_rec)
             if n == 0:
                 break
             g_rec = through_w_rec(g_pre[n, b0:b1])
