@@ -261,14 +261,12 @@ class Fused:
                 full_i: bool, full_v: bool, ste: Tensor | None, vmax: Tensor | None,
                 spike: tuple[float, float, float, int, float],
                 affine: tuple[Tensor, Tensor] | None = None,
-                mask: Tensor | None = None,
-                rows: tuple[int, int] | None = None) -> None:
+                mask: Tensor | None = None) -> None:
         """Frames ``n0 <= n < n1``; frame n reads row ``n - n0`` of ``source``: P
         (traditional, made ``(P * a + s) * mask`` with ``affine`` and ``mask``) or
         :class:`Gates` (v1, v2); writes I, V (slots), Y, S' (bool ``[T, B, H]``,
         when given) and the running max of V (``vmax``, one element updated in place,
-        when given). ``rows = (b0, b1)``: only the sequences ``b0 <= b < b1``, on the
-        calling thread (else the batch is split by :func:`.parallel.ranges`)."""
+        when given)."""
         batch, h = y.shape[1], y.shape[2]
         if isinstance(source, Gates):
             if affine is not None or mask is not None:
@@ -277,7 +275,7 @@ class Fused:
             affine, mask, raw = source.affine, source.mask, source.raw
         else:
             p_or_f, c, raw = source, None, False
-        parts = [rows] if rows else parallel.ranges(batch, (n1 - n0) * batch * h)
+        parts = parallel.ranges(batch, (n1 - n0) * batch * h)
         maxima = parallel.RangeMaxima(vmax, parts)
         head = (kind, n0, n1, batch)
         tail = (h, p_or_f.stride(-2), p_or_f.data_ptr(), _ptr(c),
@@ -298,9 +296,9 @@ class Fused:
                  ste: Tensor, alpha: Tensor, beta: Tensor | None, gates: Gates | None,
                  g_rec: Tensor | None, g_v_next: Tensor | None,
                  g_i_next: Tensor | None, g_v: Tensor, g_i: Tensor, full_v: bool,
-                 full_i: bool, rows: tuple[int, int] | None = None) -> None:
+                 full_i: bool) -> None:
         """Frames ``n1 > n >= n0`` in reverse (see ``_fused.c``); v1, v2 write the
-        gate gradient g_P to ``gates.gp``. ``rows`` as in :meth:`forward`."""
+        gate gradient g_P to ``gates.gp``."""
         t_len, batch, h = ste.shape
         if gates is None:
             g_tail: tuple = (None, 0, None, 0, 0, None, None, None, None)
@@ -318,8 +316,7 @@ class Fused:
             if rc != 0:
                 raise RuntimeError(f"pks_fused_backward returned {rc}")
 
-        parallel.run(one, [rows] if rows else
-                     parallel.ranges(batch, (n1 - n0) * batch * h))
+        parallel.run(one, parallel.ranges(batch, (n1 - n0) * batch * h))
 
 
     def v2_forward_frames(self, f: Tensor, c: Tensor, alpha: Tensor, i: Tensor,
