@@ -154,6 +154,7 @@ def forward_sequence(
         f_all, c_all = fc[..., :h], fc[..., h:]
     if kern is not None:  # v2: the product and the gates in torch, frame by frame
         loop = parallel.FrameLoop(batch, 2 * h * h)
+        product = gemm.linear_adder(w_rec_t.t(), batch, pre)  # as for all rows
         maxima = parallel.RangeMaxima(v_max, loop.parts)
 
         def frames(b0: int, b1: int) -> None:
@@ -161,9 +162,9 @@ def forward_sequence(
                                            keep, full_v, ste, maxima[b0], spike_args,
                                            zero, (b0, b1))
             m = None if mask is None else mask[b0:b1]
-            y_prev, w_rec = zero[b0:b1], w_rec_t.t()
+            y_prev = zero[b0:b1]
             for n in range(t_len):
-                a = gemm.linear_add(y_prev, w_rec, pre[n, b0:b1], rows=batch)
+                a = product(y_prev, pre[n, b0:b1])
                 s = n if keep else n % 2
                 _gates(a, f_all[s, b0:b1], c_all[s, b0:b1], m, h)
                 frame(n)
@@ -172,6 +173,8 @@ def forward_sequence(
         loop.run(frames)
         maxima.merge()
         return y_all, v_all, fc, i_base, ste, v_max
+    if kind == 2:
+        product = gemm.linear_adder(w_rec_t.t(), batch, pre)
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
     above = pre.new_empty(batch, h, dtype=torch.bool)
@@ -184,7 +187,7 @@ def forward_sequence(
             i.add_(pre[n])
         else:
             if kind == 2:
-                src = gemm.linear_add(y_prev, w_rec_t.t(), pre[n])
+                src = product(y_prev, pre[n])
             else:
                 src = pre[n]
             f, c = f_all[s], c_all[s]

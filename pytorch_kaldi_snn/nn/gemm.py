@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -118,22 +118,33 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def linear_add(x: Tensor, weight: Tensor, other: Tensor, rows: int | None = None
                ) -> Tensor:
-    """``x [M, K] @ weight[N, K].T + other [M, N]`` as a new tensor (no autograd).
+    """``x [M, K] @ weight[N, K].T + other [M, N]`` as a new tensor (no autograd);
+    ``rows`` (default M) as in :func:`linear_adder`."""
+    return linear_adder(weight, x.shape[0] if rows is None else rows, x)(x, other)
+
+
+def linear_adder(weight: Tensor, rows: int, like: Tensor
+                 ) -> Callable[[Tensor, Tensor], Tensor]:
+    """``(x, other) -> x @ weight.T + other`` with the library chosen once, for
+    products of ``rows`` rows of ``like``'s dtype and device (a frame loop makes the
+    same product every frame). ``rows`` is the whole batch's when ``x`` is one range
+    of its rows: each range then rounds as the whole would.
 
     On oneDNN the sum is the product's post-op, with no second pass over the result.
     For v2's recurrent product of a frame at batch 64 and 550 units it was 1.02x as
     fast on one thread and on two spinning threads, and 1.17x on two threads with
     sleeping OpenMP workers (``bench/bench_gemm.py --threads 1,2``, docs/speed.md).
     Elsewhere ``torch.addmm``. Used only when a self-check on first use gives the
-    product plus ``other`` exactly as computing them apart does. ``rows`` (default
-    M): the rows the choice of library is made for, when ``x`` is part of a larger
-    product cut into ranges of rows (each range then rounds as the whole would)."""
-    macs = (x.shape[0] if rows is None else rows) * x.shape[1] * weight.shape[0]
-    if use_onednn(x, macs) and _fused_add_ok():
-        return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight, None, "add")
-    if use_onednn(x, macs):
-        return torch.add(linear(x, weight), other)
-    return torch.addmm(other, x, weight.t())
+    product plus ``other`` exactly as computing them apart does."""
+    macs = rows * weight.shape[1] * weight.shape[0]
+    if use_onednn(like, macs) and _fused_add_ok():
+        return lambda x, other: torch.ops.mkldnn._linear_pointwise.binary(
+            x, other, weight, None, "add")
+    if use_onednn(like, macs):
+        return lambda x, other: torch.add(
+            torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], ""), other)
+    weight_t = weight.t()
+    return lambda x, other: torch.addmm(other, x, weight_t)
 
 
 _FUSED_ADD: bool | None = None

@@ -33,7 +33,7 @@ the GIL, and the loop runs on the calling thread alone. Measured with
 ``bench/bench_threads.py`` (docs/speed.md, "Threads"): the v2 step at 2 x 550, batch
 64 went from 0.71x to 0.56x of one thread's time, the demo's 2 x 128, batch 16 from
 2.5x to 0.80x. The products of a range choose their library by the whole batch's
-size (:func:`.gemm.linear_add`'s ``rows``). A range's product rounds as the whole
+size (:func:`.gemm.linear_adder`). A range's product rounds as the whole
 batch's does where the library's blocking of rows allows; where not, the results
 differ between the split and one range in the last bits (but not between runs).
 """
