@@ -127,3 +127,27 @@ def test_linear_add_equals_the_product_plus_the_addend(mode, choice):
         assert torch.equal(got, torch.addmm(other, x, w.t()))
     torch.testing.assert_close(got, other + x @ w.t(), rtol=1e-5, atol=1e-4)
     assert gemm._fused_add_ok() or choice == "aten"
+
+
+@pytest.mark.parametrize("choice", ["aten", "onednn"])
+def test_a_bound_adder_of_one_range_rounds_as_the_whole_batch(mode, choice):
+    """linear_adder chooses the library by the whole batch's rows: each half of the
+    batch then gets the whole product's rows bit for bit; with out_rows the
+    torch.addmm path reuses one buffer."""
+    if choice == "onednn":
+        _needs_onednn(mode)
+    else:
+        mode(choice)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 550, generator=gen)
+    w = torch.randn(1100, 550, generator=gen)
+    other = torch.randn(64, 1100, generator=gen)
+    whole = gemm.linear_add(x, w, other)
+    half = gemm.linear_adder(w, 64, x, out_rows=32)
+    first = half(x[:32], other[:32]).clone()
+    second = half(x[32:], other[32:])
+    assert torch.equal(torch.cat([first, second]), whole)
+    again = half(x[:32], other[:32])
+    assert torch.equal(again, first)
+    if choice == "aten":
+        assert again.data_ptr() == second.data_ptr()

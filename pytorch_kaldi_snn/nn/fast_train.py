@@ -154,10 +154,11 @@ def forward_sequence(
         f_all, c_all = fc[..., :h], fc[..., h:]
     if kern is not None:  # v2: the product and the gates in torch, frame by frame
         loop = parallel.FrameLoop(batch, 2 * h * h)
-        product = gemm.linear_adder(w_rec_t.t(), batch, pre)  # as for all rows
         maxima = parallel.RangeMaxima(v_max, loop.parts)
 
         def frames(b0: int, b1: int) -> None:
+            # the library as for all rows, a buffer of this range's
+            product = gemm.linear_adder(w_rec_t.t(), batch, pre, b1 - b0)
             frame = kern.v2_forward_frames(f_all, c_all, alpha, i_all, v_all, y_all,
                                            keep, full_v, ste, maxima[b0], spike_args,
                                            zero, (b0, b1))
@@ -174,7 +175,7 @@ def forward_sequence(
         maxima.merge()
         return y_all, v_all, fc, i_base, ste, v_max
     if kind == 2:
-        product = gemm.linear_adder(w_rec_t.t(), batch, pre)
+        product = gemm.linear_adder(w_rec_t.t(), batch, pre, batch)
     tmp = pre.new_empty(batch, h)
     flag = pre.new_empty(batch, h)
     above = pre.new_empty(batch, h, dtype=torch.bool)

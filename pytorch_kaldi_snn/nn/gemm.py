@@ -123,12 +123,14 @@ def linear_add(x: Tensor, weight: Tensor, other: Tensor, rows: int | None = None
     return linear_adder(weight, x.shape[0] if rows is None else rows, x)(x, other)
 
 
-def linear_adder(weight: Tensor, rows: int, like: Tensor
+def linear_adder(weight: Tensor, rows: int, like: Tensor, out_rows: int | None = None
                  ) -> Callable[[Tensor, Tensor], Tensor]:
     """``(x, other) -> x @ weight.T + other`` with the library chosen once, for
     products of ``rows`` rows of ``like``'s dtype and device (a frame loop makes the
     same product every frame). ``rows`` is the whole batch's when ``x`` is one range
-    of its rows: each range then rounds as the whole would.
+    of its rows: each range then rounds as the whole would. With ``out_rows`` (the
+    rows of every ``x``) the ``torch.addmm`` path writes one reused buffer, which each
+    call returns again (oneDNN's op has no ``out=``).
 
     On oneDNN the sum is the product's post-op, with no second pass over the result.
     For v2's recurrent product of a frame at batch 64 and 550 units it was 1.02x as
@@ -144,7 +146,10 @@ def linear_adder(weight: Tensor, rows: int, like: Tensor
         return lambda x, other: torch.add(
             torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], ""), other)
     weight_t = weight.t()
-    return lambda x, other: torch.addmm(other, x, weight_t)
+    if out_rows is None:
+        return lambda x, other: torch.addmm(other, x, weight_t)
+    out = like.new_empty(out_rows, weight.shape[0])
+    return lambda x, other: torch.addmm(other, x, weight_t, out=out)
 
 
 _FUSED_ADD: bool | None = None
