@@ -107,19 +107,24 @@ def test_forced_rule_applies_inside_the_block_and_is_restored(mode):
     assert not gemm.use_onednn(torch.zeros(1), 1)
 
 
+def _frame_product(mode, choice, seed):
+    """``choice``'s library in force, and v2's frame product at batch 64, 550 units:
+    ``(x [64, 550], W [1100, 550], P[n] [64, 1100])``."""
+    if choice == "onednn":
+        _needs_onednn(mode)
+    else:
+        mode(choice)
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(64, 550, generator=gen), torch.randn(1100, 550, generator=gen),
+            torch.randn(64, 1100, generator=gen))
+
+
 @pytest.mark.parametrize("choice", ["aten", "onednn"])
 def test_linear_add_equals_the_product_plus_the_addend(mode, choice):
     """v2's recurrent product of a frame, x W^T + P[n] in one call: on oneDNN the sum
     is the product's post-op, bit-identical to adding afterwards (the self-check's
     promise); on torch.mm an addmm."""
-    if choice == "onednn":
-        _needs_onednn(mode)
-    else:
-        mode(choice)
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn(64, 550, generator=gen)
-    w = torch.randn(1100, 550, generator=gen)
-    other = torch.randn(64, 1100, generator=gen)
+    x, w, other = _frame_product(mode, choice, seed=3)
     got = gemm.linear_add(x, w, other)
     if choice == "onednn":
         assert torch.equal(got, torch.add(gemm.linear(x, w), other))
@@ -134,14 +139,7 @@ def test_a_bound_adder_of_one_range_rounds_as_the_whole_batch(mode, choice):
     """linear_adder chooses the library by the whole batch's rows: each half of the
     batch then gets the whole product's rows bit for bit; with out_rows the
     torch.addmm path reuses one buffer."""
-    if choice == "onednn":
-        _needs_onednn(mode)
-    else:
-        mode(choice)
-    gen = torch.Generator().manual_seed(4)
-    x = torch.randn(64, 550, generator=gen)
-    w = torch.randn(1100, 550, generator=gen)
-    other = torch.randn(64, 1100, generator=gen)
+    x, w, other = _frame_product(mode, choice, seed=4)
     whole = gemm.linear_add(x, w, other)
     half = gemm.linear_adder(w, 64, x, out_rows=32)
     first = half(x[:32], other[:32]).clone()
